@@ -1,0 +1,61 @@
+"""The summary table of a folder run: one row per part, rewritten atomically as CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from core.runs import atomic_path, write_json_atomic
+
+COLUMNS = ("part", "status", "chamfer_l1", "chamfer_l1_over_diagonal", "val_iou", "bbox_diagonal",
+           "wall_s", "run_dir", "error")  # fmt: skip
+
+
+class BatchTable:
+    """Rows of a folder run; the files are rewritten after every part so they can be followed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict[str, Any]] = []
+        self.csv_path = self.root / "batch_summary.csv"
+        self.json_path = self.root / "batch_summary.json"
+
+    def add(self, part: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+        row = {
+            "part": part.name,
+            "status": summary.get("status", "failed"),
+            "chamfer_l1": summary.get("chamfer_l1"),
+            "chamfer_l1_over_diagonal": summary.get("chamfer_l1_over_diagonal"),
+            "val_iou": (summary.get("validation") or {}).get("val_iou"),
+            "bbox_diagonal": summary.get("bbox_diagonal"),
+            "wall_s": summary.get("wall_s"),
+            "run_dir": str(run_dir),
+            "error": summary.get("error", summary.get("advice", "")),
+        }
+        self.rows.append(row)
+        self.write()
+        return row
+
+    def write(self) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(self.rows)
+        with atomic_path(self.csv_path) as tmp:
+            tmp.write_text(buf.getvalue())
+        write_json_atomic(self.json_path, {"parts": self.rows})
+
+    def all_ok(self) -> bool:
+        return all(r["status"] == "done" for r in self.rows)
+
+    def text(self) -> str:
+        lines = [f"{'part':32s} {'status':10s} {'chamfer_l1':>12s} {'% diag':>8s} {'time s':>8s}"]
+        for r in self.rows:
+            c = r["chamfer_l1"]
+            pct = r["chamfer_l1_over_diagonal"]
+            lines.append(f"{r['part'][:32]:32s} {r['status']:10s} {c if c is None else f'{c:.4g}':>12} "
+                         f"{'' if pct is None else f'{100 * pct:.2f}':>8s} {r['wall_s'] or 0:8.1f}")  # fmt: skip
+        return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Command lines: ``isoscope-train`` (one part or a folder) and ``isoscope-inspect`` (mesh health).
+
+The seed's command lines run unchanged: its flags (--numLayers, --batchSize, --learningRate,
+--num_points, --init, --damArch, --scaler, --validationRes, --showVis, --reconstructionRes,
+--outputDir, --epochs) are aliases of config fields; every field is also ``--section.name``. Bad input
+prints one line, ``isoscope-train: error: ...``, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core import config as C
+from core.meshio import PartError
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input on the command line; exit status 2."""
+
+
+def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Fit a neural SDF (or 3D Gaussians) to an STL part, or to every STL in a folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("path", help="an STL file, or a folder of STL files (fitted one after another)")
+    p.add_argument("--preset", default=None, help=f"start from a preset: {', '.join(C.PRESETS)}")
+    p.add_argument("--outputDir", "--output-dir", dest="output_dir", default=None,
+                   help="where runs are written (default: the user's data directory)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch tables")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for path, f, value in C.iter_fields(C.RunConfig()):
+        if path == "preset":
+            continue
+        section = path.split(".")[0] if "." in path else "run"
+        group = groups.setdefault(section, p.add_argument_group(f"{section} options"))
+        flags = [*f.metadata.get("flags", ()), f"--{path}"]
+        flags = list(dict.fromkeys(flags))
+        helptext = f.metadata.get("doc", "")
+        if f.metadata.get("choices"):
+            helptext += f" ({'|'.join(f.metadata['choices'])})"
+        group.add_argument(*flags, dest=f"cfg:{path}", default=None, metavar=type(value).__name__.upper(),
+                           help=helptext)  # fmt: skip
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> C.RunConfig:
+    cfg = C.preset(args.preset or "default")
+    for key, value in vars(args).items():
+        if key.startswith("cfg:") and value is not None:
+            C.set_path(cfg, key[4:], value)
+    C.validate(cfg)
+    return cfg
+
+
+def find_parts(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".stl")
+
+
+def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
+    """--outputDir itself when it is new or empty; else a fresh subfolder, so nothing is overwritten."""
+    from core.runs import default_root, new_run_dir
+
+    if output is not None and (not output.exists() or (output.is_dir() and not any(output.iterdir()))):
+        output.mkdir(parents=True, exist_ok=True)
+        return output
+    if output is not None and not output.is_dir():
+        raise UsageError(f"--outputDir {output}: exists and is not a folder")
+    return new_run_dir(output if output is not None else default_root(), str(part), job)
+
+
+def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool) -> dict[str, Any]:
+    """Run one job in this process with the terminal as its sink; return its summary."""
+    from core.console import TerminalSink
+    from core.job import Reporter
+    from core.worker import failure_event, make_job, write_failed_summary
+
+    sink = TerminalSink(quiet=quiet)
+    reporter = Reporter(run_dir, sink)
+    try:
+        job = make_job(str(part), cfg, run_dir, reporter)
+        return job.run()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported as a failed part
+        failed = failure_event(exc)
+        write_failed_summary(run_dir, str(part), failed)
+        reporter.emit(failed)
+        return {"status": "failed", "part": str(part), "error": failed.message, "user_error": not failed.traceback}
+    finally:
+        sink.close()
+        reporter.close()
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        path = Path(args.path)
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+        output = Path(args.output_dir) if args.output_dir else None
+        if path.is_dir():
+            return run_folder(path, cfg, output, args.quiet)
+        run_dir = choose_run_dir(output, path, cfg.job)
+    except (UsageError, C.ConfigError, PartError) as exc:
+        return _fail(parser.prog, str(exc))
+    summary = run_one(path, cfg, run_dir, args.quiet)
+    if summary.get("status") == "failed":
+        print(f"{parser.prog}: error: {summary['error']}", file=sys.stderr)
+        return EXIT_BAD_INPUT if summary.get("user_error") else 1
+    print(f"run directory: {run_dir}")
+    if summary.get("status") == "no_surface":
+        print(f"{parser.prog}: warning: {summary.get('advice', 'no surface')}", file=sys.stderr)
+    return 0
+
+
+def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool) -> int:
+    from core.batch import BatchTable
+
+    parts = find_parts(folder)
+    if not parts:
+        raise UsageError(f"{folder}: the folder holds no .stl files")
+    root = output if output is not None else Path(choose_run_dir(None, folder, "batch"))
+    table = BatchTable(root)
+    for i, part in enumerate(parts, 1):
+        print(f"[{i}/{len(parts)}] {part.name}", file=sys.stderr)
+        run_dir = choose_run_dir(root / part.stem, part, cfg.job)
+        summary = run_one(part, cfg, run_dir, quiet)
+        table.add(part, run_dir, summary)
+    print(table.text())
+    print(f"batch summary: {table.csv_path} and {table.json_path}")
+    return 0 if table.all_ok() else 1
+
+
+def _fail(prog: str, message: str) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def inspect_main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="isoscope-inspect", description="Report the mesh health of an STL part.")
+    p.add_argument("path", help="an STL file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--resolution", type=int, default=256, help="reconstruction grid for the thin-feature check")
+    args = p.parse_args(argv)
+    from core.health import report
+    from core.meshio import load_part
+
+    try:
+        part = load_part(args.path)
+    except PartError as exc:
+        return _fail(p.prog, str(exc))
+    rep = report(part, resolution=args.resolution)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        from core.health import report_text
+
+        print(report_text(rep))
+    return 0
+
+
+def train_entry() -> None:
+    sys.exit(train_main())
+
+
+def inspect_entry() -> None:
+    sys.exit(inspect_main())

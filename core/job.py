@@ -1,0 +1,245 @@
+"""What every training job shares: device choice, the reporter (run directory + live sink + commands).
+
+A job emits events through :class:`Reporter`, which appends the durable ones to metrics.jsonl, passes
+every event to a sink (the worker's queue, or the terminal), throttles live metrics (about 20 per
+second) and live timings (about 2 per second), and hands the job the commands waiting for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core import events as ev
+from core.config import RunConfig, to_dict
+from core.runs import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
+from core.timing import PhaseTimer, top_level
+
+DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Artifact, ev.Finished, ev.Failed)
+
+
+class JobError(RuntimeError):
+    """A job cannot run as configured; the message is one line for the user."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> the first GPU when there is one, else the CPU; checks that a named GPU exists."""
+    if name == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise JobError(f"device {name}: CUDA is not available on this machine; use --device cpu")
+        index = dev.index or 0
+        if index >= torch.cuda.device_count():
+            raise JobError(f"device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device("cuda", index)
+    return dev
+
+
+def device_label(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"{dev} ({torch.cuda.get_device_name(dev)})"
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+class Reporter:
+    """Routes a job's events; see the module docstring."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        sink: Callable[[Any], None],
+        commands: Callable[[], list[Any]] | None = None,
+        metrics_hz: float = 20.0,
+        timings_hz: float = 2.0,
+    ) -> None:
+        self.run_dir = run_dir
+        self.writer = RunWriter(run_dir)
+        self.sink = sink
+        self._commands = commands or (lambda: [])
+        self._min_metrics = 1.0 / metrics_hz
+        self._min_timings = 1.0 / timings_hz
+        self._last: dict[str, float] = {}
+
+    def emit(self, event: Any) -> None:
+        if isinstance(event, DURABLE):
+            self.writer.record(event)
+        if isinstance(event, ev.Log):
+            self.writer.log(event.text)
+        self.sink(event)
+
+    def due(self, what: str) -> bool:
+        """True at most every 1/metrics_hz ("metrics") or 1/timings_hz ("timings") seconds."""
+        now = time.perf_counter()
+        gap = self._min_metrics if what == "metrics" else self._min_timings
+        if now - self._last.get(what, -1e9) >= gap:
+            self._last[what] = now
+            return True
+        return False
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.emit(ev.Log(level, text))
+
+    def commands(self) -> list[Any]:
+        return self._commands()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+EMPTY_ADVICE_KEY = "advice"
+
+
+class JobBase:
+    """Run-directory life cycle of a job: config.json, load, commands, summary.json, Finished."""
+
+    job = "base"
+
+    def __init__(self, part_path: str, cfg: RunConfig, run_dir: Path, reporter: Reporter) -> None:
+        self.part_path, self.cfg, self.run_dir, self.reporter = part_path, cfg, Path(run_dir), reporter
+        self.device = resolve_device(cfg.device)
+        self.timer = PhaseTimer(self.device)
+        self.step = self.epoch = self.samples = 0
+        self.total_steps = 1
+        self.stopping = self.paused = False
+        self.epoch_tables: list[dict[str, Any]] = []
+        self._profile_left = 0
+        self._profiler: Any = None
+        self._t0 = time.perf_counter()
+
+    # -- events
+    def emit(self, event: Any) -> None:
+        self.reporter.emit(event)
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.reporter.log(text, level)
+
+    def emit_progress(self, epoch: int, stage: str) -> None:
+        elapsed = max(time.perf_counter() - self._t_train, 1e-9)
+        rate = self.step / elapsed
+        left = (self.total_steps - self.step) / rate if rate > 0 else float("nan")
+        sps = self.step * self.cfg.train.batch_size / elapsed
+        self.emit(ev.Progress(self.step, self.total_steps, epoch, self.cfg.train.epochs, sps, left, stage))
+
+    # -- commands
+    def handle_commands(self) -> bool:
+        """Serve waiting commands; block while paused. True when the job should stop."""
+        while True:
+            for cmd in self.reporter.commands():
+                self.on_command(cmd)
+            if not self.paused or self.stopping:
+                return self.stopping
+            time.sleep(0.05)
+
+    def on_command(self, cmd: Any) -> None:
+        if isinstance(cmd, ev.Stop):
+            self.stopping = True
+            self.log("stop requested: finishing with the model so far")
+        elif isinstance(cmd, ev.Pause):
+            self.paused = True
+            self.log("paused")
+        elif isinstance(cmd, ev.Resume):
+            self.paused = False
+            self.log("resumed")
+        elif isinstance(cmd, ev.ProfileSteps):
+            self._profile_left = max(1, int(cmd.steps))
+            self.log(f"profiling the next {self._profile_left} steps")
+        else:
+            self.on_request(cmd)
+
+    def on_request(self, cmd: Any) -> None:
+        """Job-specific commands (reconstruct now, slices, probes)."""
+        from core.inspect_ops import serve_request
+
+        serve_request(self, cmd)
+
+    @contextmanager
+    def profile_step(self) -> Iterator[None]:
+        if self._profile_left <= 0:
+            yield
+            return
+        if self._profiler is None:
+            acts = [torch.profiler.ProfilerActivity.CPU]
+            if self.device.type == "cuda":
+                acts.append(torch.profiler.ProfilerActivity.CUDA)
+            self._profiler = torch.profiler.profile(activities=acts, record_shapes=True)
+            self._profiler.__enter__()
+            self.timer.profiling = True
+        with torch.profiler.record_function("step"):
+            yield
+        self._profile_left -= 1
+        if self._profile_left == 0:
+            self._finish_profile()
+
+    def _finish_profile(self) -> None:
+        from core.profiling import write_profile
+
+        prof, self._profiler = self._profiler, None
+        self.timer.profiling = False
+        prof.__exit__(None, None, None)
+        info = write_profile(prof, self.run_dir / "profile", self.device.type == "cuda")
+        self.emit(ev.Artifact("profile", info.pop("path"), info))
+
+    # -- life cycle
+    def run(self) -> dict[str, Any]:
+        """Load, run the job's body, write summary.json and timings.json; return the summary."""
+        from core.meshio import load_part
+
+        cfg_doc = {**to_dict(self.cfg), "part": self.part_path, "created": time.time()}
+        write_json_atomic(self.run_dir / CONFIG, cfg_doc)
+        self.emit(ev.Started(str(self.run_dir), self.part_path, device_label(self.device), self.job, cfg_doc))
+        with self.timer.phase("load"):
+            self.part = load_part(self.part_path)
+        self._t_train = time.perf_counter()
+        body = self.run_body()
+        return self.finish(body)
+
+    def run_body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def finish(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self._profiler is not None:
+            self._finish_profile()
+        seconds = self.timer.snapshot()
+        wall = time.perf_counter() - self._t0
+        status = body.pop("status", "done")
+        if self.stopping and status == "done":
+            status = "stopped"
+        summary: dict[str, Any] = {
+            "status": status,
+            "part": self.part_path,
+            "preset": self.cfg.preset,
+            "job": self.job,
+            "device": device_label(self.device),
+            "bbox_diagonal": self.part.bbox_diagonal,
+            "bbox": self.part.bbox,
+            "units": "original part units (metrics_normalised: the unit cube of radius 0.9)",
+            "steps": self.step,
+            "epochs": self.epoch,
+            "wall_s": wall,
+            "train_samples_per_s": self.samples / max(sum(seconds.get(k, 0.0) for k in TRAIN_PHASES), 1e-9),
+            "phases_s": top_level(seconds),
+            **body,
+        }
+        for key in ("chamfer_l1", "chamfer_l2", "normal_consistency", "hausdorff95"):
+            if key in summary.get("metrics", {}):
+                summary[key] = summary["metrics"][key]
+        if "chamfer_l1" in summary:
+            summary["chamfer_l1_over_diagonal"] = summary["chamfer_l1"] / summary["bbox_diagonal"]
+        timings = {"epochs": self.epoch_tables, "total_s": seconds, "wall_s": wall}
+        write_json_atomic(self.run_dir / TIMINGS, timings)
+        write_json_atomic(self.run_dir / SUMMARY, summary)
+        self.emit(ev.PhaseTimes("total", self.epoch, top_level(seconds), wall))
+        self.emit(ev.Finished(status, summary))
+        return summary
+
+
+TRAIN_PHASES = ("batch", "forward", "backward", "optimizer")

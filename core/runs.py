@@ -1,0 +1,217 @@
+"""Run directories: create, write atomically, append metrics, list, read back and follow while written.
+
+Layout of one run: config.json, metrics.jsonl (append-only event records), timings.json, summary.json
+(atomic, at the end), model.pt, mesh.ply / mesh.stl (original units), points.npz, renders/, profile/,
+log.txt. Any process may write one; the window follows it by tailing metrics.jsonl. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import events
+
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+TIMINGS = "timings.json"
+LOG = "log.txt"
+
+
+def default_root() -> Path:
+    """Where runs go when no --outputDir is given: the user's data directory."""
+    env = os.environ.get("ISOSCOPE_RUNS")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("isoscope", appauthor=False)) / "runs"
+
+
+def new_run_dir(root: str | os.PathLike, part: str, job: str = "sdf") -> Path:
+    """Create a fresh, uniquely named run directory under ``root``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(part).stem)[:60] or "part"
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{job}"
+    for i in range(1000):
+        path = root / (base if i == 0 else f"{base}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run directory under {root}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return _jsonable(obj.item())
+    return obj
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON through a temporary file so a reader never sees half of it (NaN becomes null)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(obj), indent=2, allow_nan=False))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class RunWriter:
+    """Appends event records to metrics.jsonl and lines to log.txt of one run directory."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._metrics = open(self.path / METRICS, "a", encoding="utf-8")
+        self._log = open(self.path / LOG, "a", encoding="utf-8")
+
+    def record(self, message: Any) -> None:
+        """Append one event (Metrics, PhaseTimes, Artifact, Finished, ...) and flush."""
+        line = json.dumps(_jsonable(events.to_record(message)), allow_nan=False)
+        self._metrics.write(line + "\n")
+        self._metrics.flush()
+
+    def log(self, text: str) -> None:
+        self._log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+        self._log.flush()
+
+    def close(self) -> None:
+        self._metrics.close()
+        self._log.close()
+
+
+class RunFollower:
+    """Reads the records a run directory's metrics.jsonl has gained since the last call."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.file = Path(path) / METRICS
+        self.offset = 0
+        self._partial = b""
+
+    def poll(self) -> list[Any]:
+        if not self.file.exists():
+            return []
+        with open(self.file, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        self.offset += len(data)
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        out = []
+        for line in lines:
+            if line.strip():
+                try:
+                    out.append(events.from_record(json.loads(line)))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return out
+
+
+@dataclass
+class RunRecord:
+    """Everything a finished or running run directory holds, read back."""
+
+    path: Path
+    config: dict[str, Any]
+    events: list[Any]
+    summary: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mesh(self) -> Path | None:
+        p = self.path / "mesh.ply"
+        return p if p.exists() else None
+
+    @property
+    def status(self) -> str:
+        return str(self.summary.get("status", "running" if not self.summary else "unknown"))
+
+    @property
+    def part(self) -> str:
+        return str(self.summary.get("part") or self.config.get("part", ""))
+
+
+def read_run(path: str | os.PathLike) -> RunRecord:
+    """Read a run directory; raise FileNotFoundError if it is not one."""
+    path = Path(path)
+    if not (path / CONFIG).exists():
+        raise FileNotFoundError(f"{path} is not an isoscope run directory (no {CONFIG})")
+    config = read_json(path / CONFIG)
+    evs = RunFollower(path).poll()
+    summary = read_json(path / SUMMARY) if (path / SUMMARY).exists() else {}
+    timings = read_json(path / TIMINGS) if (path / TIMINGS).exists() else {}
+    return RunRecord(path=path, config=config, events=evs, summary=summary, timings=timings)
+
+
+@dataclass
+class RunInfo:
+    """One line of the runs list."""
+
+    path: Path
+    part: str
+    preset: str
+    status: str
+    started: float
+
+
+def list_runs(root: str | os.PathLike) -> list[RunInfo]:
+    """Run directories under ``root`` (one level, or two for batch runs), newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for cfg_file in list(root.glob(f"*/{CONFIG}")) + list(root.glob(f"*/*/{CONFIG}")):
+        run = cfg_file.parent
+        try:
+            cfg = read_json(cfg_file)
+            summary = read_json(run / SUMMARY) if (run / SUMMARY).exists() else {}
+        except (OSError, ValueError):
+            continue
+        out.append(
+            RunInfo(
+                path=run,
+                part=Path(str(cfg.get("part", ""))).name,
+                preset=str(cfg.get("preset", "")),
+                status=str(summary.get("status", "running")),
+                started=cfg_file.stat().st_mtime,
+            )
+        )
+    out.sort(key=lambda r: r.started, reverse=True)
+    return out

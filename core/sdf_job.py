@@ -1,0 +1,257 @@
+"""The SDF fitting job: setup, train, validate, save, reconstruct, measure, summarise.
+
+Shape follows a plain trainer: ``setup`` loads and samples (all training data resident on the device,
+the "pre-encoded" cache of seed 000), ``train`` runs epochs of ``train_iteration`` over a fresh
+permutation, ``validate`` measures held-out points, ``save_checkpoint`` writes model.pt (weights,
+scaler, normalisation, config) before ``reconstruct`` runs marching cubes. No host synchronisation
+happens inside the step loop except every ``log_every`` steps to read the loss back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core import events as ev
+from core.config import RunConfig, to_dict
+from core.job import EMPTY_ADVICE_KEY, JobBase
+from core.meshio import write_mesh
+from core.metrics import surface_metrics, to_original_units
+from core.model import build_model
+from core.reconstruct import EMPTY_SURFACE_ADVICE, evaluate_grid, extract_surface
+from core.runs import atomic_path
+from core.sampling import draw_training_set, validation_sets
+from core.scalers import make_scaler
+from core.sdf import MeshSDF
+from core.timing import epoch_breakdown, top_level
+
+
+class SDFJob(JobBase):
+    """Fits an SDF network to one part; see the module docstring."""
+
+    job = "sdf"
+
+    # ----------------------------------------------------------------- setup
+    def setup(self) -> None:
+        cfg, dev, timer = self.cfg, self.device, self.timer
+        torch.manual_seed(cfg.train.seed)
+        self.gen = torch.Generator(device=dev).manual_seed(cfg.train.seed)
+        if dev.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = cfg.train.precision in ("tf32", "bf16")
+            torch.backends.cudnn.allow_tf32 = cfg.train.precision in ("tf32", "bf16")
+        with timer.phase("sample"):
+            with timer.phase("sample.bvh"):
+                self.verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
+                self.faces = torch.as_tensor(self.part.faces, dtype=torch.int64, device=dev)
+                self.mesh_sdf = MeshSDF(self.part.normalised_vertices, self.part.faces, dev)
+            points, dist = draw_training_set(self.mesh_sdf, self.verts, self.faces, cfg.sampling, self.gen, timer)
+            with timer.phase("sample.validation"):
+                self.val = validation_sets(self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen)
+        with timer.phase("cache"):
+            self.scaler = make_scaler(cfg.train.scaler).fit(dist)
+            self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
+            self.model = build_model(cfg.model).to(dev)
+            fused = dev.type == "cuda"
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.learning_rate, fused=fused)
+            c = cfg.train.clamp
+            self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
+            self._grid_truth: torch.Tensor | None = None
+        self.write_points(points, dist)
+        self.log(f"{self.part.name}: {len(self.part.faces)} faces, {cfg.sampling.num_points} training points "
+                 f"({cfg.sampling.method}), network {self.model.widths}, scaler {cfg.train.scaler}")  # fmt: skip
+
+    def write_points(self, points: torch.Tensor, dist: torch.Tensor, n: int = 20_000) -> None:
+        """A subsample of the training points (original units) for the viewport."""
+        idx = torch.randperm(points.shape[0], device=points.device, generator=self.gen)[:n]
+        pts = self.part.to_original(points[idx].cpu().numpy()).astype(np.float32)
+        sdf = (dist[idx].cpu().numpy() / self.part.scale).astype(np.float32)
+        path = self.run_dir / "points.npz"
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, points=pts, sdf=sdf)
+        self.emit(ev.Artifact("points", str(path), {"count": int(len(pts))}))
+
+    # ----------------------------------------------------------------- training
+    def loss_fn(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        kind = self.cfg.train.loss
+        if kind == "l2":
+            return torch.mean((pred - target) ** 2)
+        if kind == "clamped":
+            lo, hi = self.clamp_range[0], self.clamp_range[1]
+            return torch.mean(torch.abs(pred.clamp(lo, hi) - target.clamp(lo, hi)))
+        return torch.mean(torch.abs(pred - target))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Unscaled signed distance (normalised units) of points x, no grad."""
+        with torch.no_grad(), self.autocast():
+            return self.scaler.inverse(self.model(x).float())
+
+    def autocast(self):
+        on = self.cfg.train.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
+
+    def train_iteration(self, idx: torch.Tensor) -> torch.Tensor:
+        t = self.timer
+        with t.phase("batch"):
+            xb, yb = self.X[idx], self.Y[idx]
+        with t.phase("forward"), self.autocast():
+            loss = self.loss_fn(self.model(xb).float(), yb)
+        with t.phase("backward"):
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+        with t.phase("optimizer"):
+            self.opt.step()
+        return loss.detach()
+
+    def train(self) -> None:
+        cfg, dev = self.cfg, self.device
+        n, b = self.X.shape[0], cfg.train.batch_size
+        steps_per_epoch = math.ceil(n / b)
+        self.total_steps = steps_per_epoch * cfg.train.epochs
+        running = torch.zeros((), device=dev)
+        count = 0
+        for epoch in range(1, cfg.train.epochs + 1):
+            epoch_start = self.timer.snapshot()
+            wall0 = time.perf_counter()
+            if cfg.sampling.resample_every_epoch and epoch > 1:
+                self.resample()
+            with self.timer.phase("batch"):
+                perm = torch.randperm(n, device=dev, generator=self.gen)
+            for i in range(steps_per_epoch):
+                if self.handle_commands():
+                    return
+                with self.profile_step():
+                    running += self.train_iteration(perm[i * b : (i + 1) * b])
+                count += 1
+                self.step += 1
+                if count >= cfg.train.log_every or i == steps_per_epoch - 1:
+                    loss = float(running) / count  # the one read-back per log_every steps
+                    running.zero_()
+                    count = 0
+                    self.samples += cfg.train.log_every * b
+                    self.report_training(epoch, loss, force=i == steps_per_epoch - 1)
+            self.epoch = epoch
+            self.validate(epoch)
+            seconds = {k: v - epoch_start.get(k, 0.0) for k, v in self.timer.snapshot().items()}
+            wall = time.perf_counter() - wall0
+            self.emit(ev.PhaseTimes("epoch", epoch, top_level(seconds), wall))
+            self.epoch_tables.append({"epoch": epoch, "seconds": seconds, "wall_s": wall})
+            self.log(epoch_breakdown(epoch, top_level(seconds), wall))
+
+    def resample(self) -> None:
+        with self.timer.phase("sample"):
+            points, dist = draw_training_set(
+                self.mesh_sdf, self.verts, self.faces, self.cfg.sampling, self.gen, self.timer
+            )
+        with self.timer.phase("cache"):
+            self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
+
+    def report_training(self, epoch: int, loss: float, force: bool) -> None:
+        self.last_train_loss = loss
+        if force or self.reporter.due("metrics"):
+            self.emit(ev.Metrics(self.step, epoch, {"train_loss": loss}))
+            self.emit_progress(epoch, "train")
+        if self.reporter.due("timings"):
+            seconds, wall = self.timer.interval()
+            self.emit(ev.PhaseTimes("live", epoch, top_level(seconds), wall))
+
+    @torch.no_grad()
+    def validate(self, epoch: int) -> dict[str, float]:
+        with self.timer.phase("validation"):
+            values: dict[str, float] = {}
+            losses = []
+            for kind, (x, y) in self.val.items():
+                pred = self.predict(x)
+                err = (pred - y).abs()
+                values[f"val_{kind}_sdf_mae"] = float(err.mean())
+                losses.append(self.loss_fn(self.scaler.transform(pred), self.scaler.transform(y)))
+                if kind != "surface":
+                    values[f"val_{kind}_sign_acc"] = float(((pred < 0) == (y < 0)).float().mean())
+            x, y = self.val["uniform"]
+            pred = self.predict(x)
+            values["val_iou"] = _iou(pred < 0, y < 0)
+            values["val_loss"] = float(torch.stack(losses).mean())
+            if self.cfg.train.validation_res > 0:
+                values["val_grid_iou"] = self.grid_iou(self.cfg.train.validation_res)
+        self.last_validation = values
+        self.emit(ev.Metrics(self.step, epoch, values))
+        return values
+
+    def grid_iou(self, res: int) -> float:
+        chunk = self.cfg.recon.chunk
+        if self._grid_truth is None or self._grid_truth.shape[0] != res:
+            self._grid_truth = evaluate_grid(self.mesh_sdf, res, self.device, chunk)
+        pred = evaluate_grid(self.predict, res, self.device, chunk)
+        return _iou(pred < 0, self._grid_truth < 0)
+
+    # ----------------------------------------------------------------- outputs
+    def save_checkpoint(self) -> Path:
+        with self.timer.phase("write"):
+            path = self.run_dir / "model.pt"
+            state = {
+                "model": self.model.state_dict(),
+                "widths": self.model.widths,
+                "init": self.cfg.model.init,
+                "scaler": self.scaler.state_dict(),
+                "transform": {"center": self.part.center.tolist(), "scale": self.part.scale},
+                "config": to_dict(self.cfg),
+                "part": self.part.path,
+                "step": self.step,
+            }
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
+        self.emit(ev.Artifact("checkpoint", str(path), {"step": self.step}))
+        return path
+
+    def reconstruct(self, res: int, final: bool = True) -> dict[str, Any]:
+        """Marching cubes at ``res``; writes mesh.ply (and mesh.stl when final) in original units."""
+        with self.timer.phase("reconstruct"):
+            with self.timer.phase("reconstruct.grid"):
+                vol = evaluate_grid(self.predict, res, self.device, self.cfg.recon.chunk)
+            with self.timer.phase("reconstruct.marching_cubes"):
+                surface = extract_surface(vol)
+        if surface is None:
+            self.log("reconstruction: " + EMPTY_SURFACE_ADVICE, "warning")
+            return {"status": "no_surface", EMPTY_ADVICE_KEY: EMPTY_SURFACE_ADVICE}
+        verts, faces = surface
+        with self.timer.phase("write"):
+            original = self.part.to_original(verts.cpu().numpy())
+            write_mesh(self.run_dir / "mesh.ply", original, faces.cpu().numpy())
+            if final:
+                write_mesh(self.run_dir / "mesh.stl", original, faces.cpu().numpy())
+        info = {"resolution": res, "step": self.step, "vertices": int(len(verts)), "faces": int(len(faces))}
+        self.emit(ev.Artifact("mesh", str(self.run_dir / "mesh.ply"), info))
+        self.fit_mesh = (verts, faces)
+        return {"status": "done"}
+
+    def measure(self) -> dict[str, Any]:
+        with self.timer.phase("metrics"):
+            verts, faces = self.fit_mesh
+            norm = surface_metrics(verts, faces, self.verts, self.faces, self.cfg.recon.metric_samples)
+        orig = to_original_units(norm, self.part.scale)
+        return {"metrics": orig, "metrics_normalised": norm}
+
+    def run_body(self) -> dict[str, Any]:
+        self.setup()
+        self.train()
+        self.save_checkpoint()
+        out = self.reconstruct(self.cfg.recon.resolution)
+        if out["status"] == "done":
+            out.update(self.measure())
+        val = getattr(self, "last_validation", {})
+        out["validation"] = val
+        out["val_sdf_mae_original"] = {
+            k: v / self.part.scale for k, v in val.items() if k.endswith("_sdf_mae")
+        }
+        out["train_loss"] = getattr(self, "last_train_loss", None)
+        return out
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if int(union) > 0 else 1.0
