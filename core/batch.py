@@ -54,8 +54,8 @@ class BatchTable:
     def text(self) -> str:
         lines = [f"{'part':32s} {'status':10s} {'chamfer_l1':>12s} {'% diag':>8s} {'time s':>8s}"]
         for r in self.rows:
-            c = r["chamfer_l1"]
-            pct = r["chamfer_l1_over_diagonal"]
-            lines.append(f"{r['part'][:32]:32s} {r['status']:10s} {c if c is None else f'{c:.4g}':>12} "
-                         f"{'' if pct is None else f'{100 * pct:.2f}':>8s} {r['wall_s'] or 0:8.1f}")  # fmt: skip
+            c, pct = r["chamfer_l1"], r["chamfer_l1_over_diagonal"]
+            chamfer = "" if c is None else f"{c:.4g}"
+            share = "" if pct is None else f"{100 * pct:.2f}"
+            lines.append(f"{r['part'][:32]:32s} {r['status']:10s} {chamfer:>12s} {share:>8s} {r['wall_s'] or 0:8.1f}")
         return "\n".join(lines)

@@ -76,7 +76,7 @@ def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
     return new_run_dir(output if output is not None else default_root(), str(part), job)
 
 
-def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool) -> dict[str, Any]:
+def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool, loaded: Any = None) -> dict[str, Any]:
     """Run one job in this process with the terminal as its sink; return its summary."""
     from core.console import TerminalSink
     from core.job import Reporter
@@ -86,6 +86,7 @@ def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool) -> dict[st
     reporter = Reporter(run_dir, sink)
     try:
         job = make_job(str(part), cfg, run_dir, reporter)
+        job.part = loaded
         return job.run()
     except KeyboardInterrupt:
         raise
@@ -108,12 +109,21 @@ def train_main(argv: list[str] | None = None) -> int:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
         output = Path(args.output_dir) if args.output_dir else None
+        from core.job import JobError, resolve_device
+
+        try:
+            resolve_device(cfg.device)
+        except JobError as exc:
+            raise UsageError(str(exc)) from None
         if path.is_dir():
             return run_folder(path, cfg, output, args.quiet)
+        from core.meshio import load_part
+
+        part = load_part(path)
         run_dir = choose_run_dir(output, path, cfg.job)
     except (UsageError, C.ConfigError, PartError) as exc:
         return _fail(parser.prog, str(exc))
-    summary = run_one(path, cfg, run_dir, args.quiet)
+    summary = run_one(path, cfg, run_dir, args.quiet, part)
     if summary.get("status") == "failed":
         print(f"{parser.prog}: error: {summary['error']}", file=sys.stderr)
         return EXIT_BAD_INPUT if summary.get("user_error") else 1

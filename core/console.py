@@ -37,8 +37,11 @@ class TerminalSink:
             self._clear()
             s = event.summary
             if "chamfer_l1" in s:
-                print(f"done in {s.get('wall_s', 0):.1f}s: Chamfer-L1 {s['chamfer_l1']:.4g} "
-                      f"({100 * s['chamfer_l1_over_diagonal']:.2f}% of the diagonal {s['bbox_diagonal']:.4g})")  # fmt: skip
+                share = 100 * s["chamfer_l1_over_diagonal"]
+                print(
+                    f"done in {s.get('wall_s', 0):.1f}s: Chamfer-L1 {s['chamfer_l1']:.4g} "
+                    f"({share:.2f}% of the diagonal {s['bbox_diagonal']:.4g})"
+                )
             else:
                 print(f"{event.status} in {s.get('wall_s', 0):.1f}s")
 

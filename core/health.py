@@ -1,6 +1,9 @@
-"""Mesh health of a part: bodies, open and non-manifold edges, degenerate faces, winding, extent.
+"""Mesh health of a part: what is wrong with the mesh, what it does to the fit, and what to do.
 
-Results are plain JSON-serialisable dicts; nothing here needs torch.
+``basic_health`` gives the counts; ``report`` adds the findings: a list of dicts with a kind, a
+severity, a count, a plain sentence (effect on the fit + what to do) and geometry for highlighting
+(vertex index pairs and segments in original units, face indices, points), capped at
+:data:`GEOMETRY_CAP` entries each. Results are plain JSON-serialisable dicts; nothing here needs torch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from core.meshio import Part, face_areas
+
+GEOMETRY_CAP = 2000
 
 
 def edge_table(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,11 +72,27 @@ def basic_health(part: Part) -> dict[str, Any]:
 
 
 def report(part: Part, resolution: int = 256) -> dict[str, Any]:
-    """The health report of a part (the inspector's findings build on it)."""
-    return basic_health(part)
+    """The health report: basic counts, per-check counts ("checks") and the findings list."""
+    rep = basic_health(part)
+    from core.health_findings import findings
+
+    rep["resolution"] = int(resolution)
+    rep["grid_cell"] = part.length_to_original(2.0 / max(2, int(resolution) - 1))
+    rep["scale"] = part.scale
+    found = findings(part, rep, resolution)
+    rep["checks"] = {f["kind"]: f["count"] for f in found if f["kind"] != "scale"}
+    rep["findings"] = found
+    rep["geometry_cap"] = GEOMETRY_CAP
+    return rep
 
 
 def report_text(rep: dict[str, Any]) -> str:
+    """The report as plain text: the counts, then one paragraph per finding."""
     keys = ("faces", "vertices", "bodies", "open_edges", "non_manifold_edges", "degenerate_faces",
             "inconsistent_winding_edges", "watertight", "bbox_diagonal")  # fmt: skip
-    return "\n".join(f"{k:28s} {rep[k]}" for k in keys if k in rep)
+    lines = [f"{k:28s} {rep[k]}" for k in keys if k in rep]
+    for f in rep.get("findings", []):
+        lines.append("")
+        lines.append(f"[{f['severity']}] {f['title']}")
+        lines.append(f"    {f['message']}")
+    return "\n".join(lines)

@@ -197,7 +197,8 @@ class JobBase:
         write_json_atomic(self.run_dir / CONFIG, cfg_doc)
         self.emit(ev.Started(str(self.run_dir), self.part_path, device_label(self.device), self.job, cfg_doc))
         with self.timer.phase("load"):
-            self.part = load_part(self.part_path)
+            if getattr(self, "part", None) is None:
+                self.part = load_part(self.part_path)
         self._t_train = time.perf_counter()
         body = self.run_body()
         return self.finish(body)

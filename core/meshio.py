@@ -93,6 +93,11 @@ def _parse_stl(data: bytes, path: Path) -> np.ndarray:
     if looks_text or count < 0:
         raise PartError(f"{path}: not an STL file (neither ASCII 'solid ...' nor a binary STL)")
     expected = 84 + 50 * count
+    if expected > 10 * len(data) + 1000:
+        raise PartError(
+            f"{path}: not an STL file (binary data whose header would announce {count} triangles, "
+            f"{expected} bytes, in a file of {len(data)} bytes)"
+        )
     if len(data) < expected:
         held = (len(data) - 84) // 50
         raise PartError(f"{path}: truncated binary STL: the header announces {count} triangles, the file holds {held}")

@@ -42,7 +42,7 @@ class SDFNet(nn.Module):
     def flops_per_sample(self) -> int:
         """Multiply-adds x2 of one forward pass."""
         dims = [3, *self.widths, 1]
-        return 2 * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+        return 2 * sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
 
 
 def build_model(cfg: ModelConfig) -> SDFNet:

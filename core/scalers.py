@@ -134,10 +134,11 @@ class PowerTransformer(Scaler):
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
         t = z.double() * self.std + self.mean
-        if self.lmbda > 0:  # the positive branch is only defined for x > -1/lmbda
-            t = t.clamp_min(-1 / self.lmbda + 1e-12)
-        if self.lmbda < 2:
-            t = t.clamp_max(1 / (2 - self.lmbda) - 1e-12)
+        # Outputs beyond the transform's range (possible for a network) are clamped to its edge.
+        if self.lmbda < 0:
+            t = t.clamp_max(-1 / self.lmbda - 1e-9)
+        if self.lmbda > 2:
+            t = t.clamp_min(-1 / (self.lmbda - 2) + 1e-9)
         return yeo_johnson_inverse(t, self.lmbda).to(z.dtype)
 
     def state_dict(self) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core import events as ev
-from core.config import RunConfig, to_dict
+from core.config import to_dict
 from core.job import EMPTY_ADVICE_KEY, JobBase
 from core.meshio import write_mesh
 from core.metrics import surface_metrics, to_original_units
@@ -51,7 +51,9 @@ class SDFJob(JobBase):
                 self.mesh_sdf = MeshSDF(self.part.normalised_vertices, self.part.faces, dev)
             points, dist = draw_training_set(self.mesh_sdf, self.verts, self.faces, cfg.sampling, self.gen, timer)
             with timer.phase("sample.validation"):
-                self.val = validation_sets(self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen)
+                self.val = validation_sets(
+                    self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen
+                )
         with timer.phase("cache"):
             self.scaler = make_scaler(cfg.train.scaler).fit(dist)
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
@@ -245,9 +247,7 @@ class SDFJob(JobBase):
             out.update(self.measure())
         val = getattr(self, "last_validation", {})
         out["validation"] = val
-        out["val_sdf_mae_original"] = {
-            k: v / self.part.scale for k, v in val.items() if k.endswith("_sdf_mae")
-        }
+        out["val_sdf_mae_original"] = {k: v / self.part.scale for k, v in val.items() if k.endswith("_sdf_mae")}
         out["train_loss"] = getattr(self, "last_train_loss", None)
         return out
 

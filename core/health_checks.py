@@ -1,0 +1,227 @@
+"""Geometry checks behind the mesh health report: topology, orientation, bodies, overlap, thin walls.
+
+Every function takes plain numpy arrays (vertices in any units, faces as (F, 3) vertex indices) and
+returns numpy arrays or small dicts; :mod:`core.health` turns them into findings. Nothing here needs
+torch or warp: thin walls are found with a KD-tree over sampled surface points, containment with
+generalised winding numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+
+@dataclass
+class Topology:
+    """Edges of a triangle mesh and how faces use them."""
+
+    edges: np.ndarray  # (E, 2) unique undirected edges, sorted pairs
+    counts: np.ndarray  # (E,) how many faces use each edge
+    half_edge: np.ndarray  # (3F,) index into edges for half-edge 3f+k (from corner k to k+1)
+    forward: np.ndarray  # (3F,) True where the half-edge runs from the smaller to the larger vertex
+
+
+def topology(faces: np.ndarray) -> Topology:
+    directed = np.stack([faces, np.roll(faces, -1, axis=1)], axis=2).reshape(-1, 2)
+    undirected = np.sort(directed, axis=1)
+    edges, inverse, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
+    return Topology(edges, counts, inverse.ravel(), directed[:, 0] < directed[:, 1])
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _manifold_pairs(topo: Topology) -> tuple[np.ndarray, np.ndarray]:
+    """The two half-edges (indices 3f+k) of every edge used by exactly two faces."""
+    order = np.argsort(topo.half_edge, kind="stable")
+    key = topo.half_edge[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    two = topo.counts[key[starts]] == 2
+    first = order[starts[two]]
+    return first, order[starts[two] + 1]
+
+
+def boundary_loops(topo: Topology) -> list[np.ndarray]:
+    """Open edges grouped into connected loops (holes), largest first; each an array of edge indices."""
+    open_idx = np.flatnonzero(topo.counts == 1)
+    if len(open_idx) == 0:
+        return []
+    ends = topo.edges[open_idx]
+    verts, local = np.unique(ends, return_inverse=True)
+    local = local.reshape(-1, 2)
+    labels = _components(len(verts), local[:, 0], local[:, 1])[local[:, 0]]
+    loops = [open_idx[labels == lab] for lab in np.unique(labels)]
+    return sorted(loops, key=len, reverse=True)
+
+
+def non_manifold_vertices(faces: np.ndarray, topo: Topology) -> np.ndarray:
+    """Vertices whose faces form more than one fan (fans joined only across two-face edges)."""
+    first, second = _manifold_pairs(topo)
+    corner_a = np.r_[first, (first // 3) * 3 + (first + 1) % 3]  # corners of face 1 at both edge ends
+    # The other face walks the edge the other way (or the same way when the winding is inconsistent).
+    same_end = faces.reshape(-1)[first] == faces.reshape(-1)[second]
+    second_next = (second // 3) * 3 + (second + 1) % 3
+    corner_b = np.r_[np.where(same_end, second, second_next), np.where(same_end, second_next, second)]
+    labels = _components(faces.size, corner_a, corner_b)
+    pairs = np.unique(np.stack([faces.reshape(-1), labels], axis=1), axis=0)
+    fans = np.bincount(pairs[:, 0])
+    return np.flatnonzero(fans > 1)
+
+
+def orientation(faces: np.ndarray, topo: Topology) -> tuple[np.ndarray, int]:
+    """Faces to flip so that every orientable patch agrees with its majority, and non-orientable patches."""
+    first, second = _manifold_pairs(topo)
+    f1, f2 = first // 3, second // 3
+    consistent = topo.forward[first] != topo.forward[second]
+    n = len(faces)
+    a = np.r_[f1, f1 + n]
+    b = np.r_[np.where(consistent, f2, f2 + n), np.where(consistent, f2 + n, f2)]
+    labels = _components(2 * n, a, b)
+    up, down = labels[:n], labels[n:]
+    broken = int(len(np.unique(up[up == down])))
+    patch = np.minimum(up, down)
+    is_first = up < down
+    flips = []
+    for p in np.unique(patch[up != down]):
+        members = np.flatnonzero(patch == p)
+        group = is_first[members]
+        minority = members[group] if group.sum() * 2 < len(members) else members[~group]
+        if 0 < len(minority) < len(members):
+            flips.append(minority)
+    flipped = np.concatenate(flips) if flips else np.zeros(0, dtype=np.int64)
+    return np.sort(flipped), broken
+
+
+def bodies(vertex_count: int, faces: np.ndarray) -> np.ndarray:
+    """Component label per face (faces connected through shared vertices), labels 0..B-1 largest first."""
+    rows = np.repeat(faces[:, 0], 2)
+    labels = _components(vertex_count, rows, faces[:, 1:].ravel())[faces[:, 0]]
+    _, dense, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    rank = np.empty_like(sizes)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    return rank[dense.ravel()]
+
+
+def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    tri = vertices[faces] - vertices[faces].reshape(-1, 3).mean(0)
+    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+
+def duplicate_faces(faces: np.ndarray) -> np.ndarray:
+    """Faces that repeat an earlier face's three vertices (either orientation)."""
+    key = np.sort(faces, axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    dup = np.ones(len(faces), dtype=bool)
+    dup[first] = False
+    return np.flatnonzero(dup)
+
+
+def winding_numbers(points: np.ndarray, tri: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:
+    """Generalised winding number of each point with respect to the triangles tri (T, 3, 3)."""
+    out = np.zeros(len(points))
+    per = max(1, chunk // max(1, len(tri)))
+    for s in range(0, len(points), per):
+        d = tri[None, :, :, :] - points[s : s + per, None, None, :]
+        la, lb, lc = (np.linalg.norm(d[:, :, k], axis=-1) for k in range(3))
+        a, b, c = d[:, :, 0], d[:, :, 1], d[:, :, 2]
+        num = np.einsum("ptk,ptk->pt", a, np.cross(b, c))
+        den = la * lb * lc + np.einsum("ptk,ptk->pt", a, b) * lc
+        den += np.einsum("ptk,ptk->pt", b, c) * la + np.einsum("ptk,ptk->pt", c, a) * lb
+        out[s : s + per] = (2.0 * np.arctan2(num, den)).sum(1) / (4.0 * np.pi)
+    return out
+
+
+def overlapping_bodies(
+    vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, closed: np.ndarray, budget: float = 3e7
+) -> tuple[list[tuple[int, int]], bool]:
+    """Pairs of closed bodies where one holds vertices of the other; and whether every pair was checked."""
+    ids = np.flatnonzero(closed)[:32]
+    boxes = {i: (vertices[faces[labels == i]].reshape(-1, 3).min(0), vertices[faces[labels == i]].reshape(-1, 3).max(0))
+             for i in ids}  # fmt: skip
+    pairs: list[tuple[int, int]] = []
+    spent, complete = 0.0, len(np.flatnonzero(closed)) <= 32
+    for n, i in enumerate(ids):
+        for j in ids[n + 1 :]:
+            (lo_i, hi_i), (lo_j, hi_j) = boxes[i], boxes[j]
+            if np.any(lo_i > hi_j) or np.any(lo_j > hi_i):
+                continue
+            hit = False
+            for src, dst in ((i, j), (j, i)):
+                pts = np.unique(faces[labels == src].ravel())
+                pts = vertices[pts[np.linspace(0, len(pts) - 1, min(len(pts), 48)).astype(int)]]
+                tri = vertices[faces[labels == dst]]
+                spent += len(pts) * len(tri)
+                if spent > budget:
+                    return pairs, False
+                if np.any(np.abs(winding_numbers(pts, tri)) > 0.5):
+                    hit = True
+                    break
+            if hit:
+                pairs.append((int(i), int(j)))
+    return pairs, complete
+
+
+def sample_surface(
+    vertices: np.ndarray, faces: np.ndarray, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n area-weighted points, their unit face normals and face indices (deterministic)."""
+    tri = vertices[faces]
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = np.linalg.norm(cross, axis=1)
+    rng = np.random.default_rng(seed)
+    idx = np.searchsorted(np.cumsum(area), rng.random(n) * area.sum()).clip(0, len(faces) - 1)
+    r1, r2 = np.sqrt(rng.random(n)), rng.random(n)
+    t = tri[idx]
+    pts = (1 - r1)[:, None] * t[:, 0] + (r1 * (1 - r2))[:, None] * t[:, 1] + (r1 * r2)[:, None] * t[:, 2]
+    normals = cross[idx] / np.maximum(area[idx], 1e-300)[:, None]
+    return pts, normals, idx
+
+
+def thin_walls(vertices: np.ndarray, faces: np.ndarray, cell: float, max_samples: int = 60_000) -> dict:
+    """Surface points whose opposite wall (facing the other way) lies closer than ``cell`` behind them.
+
+    Returns the flagged points, their faces, the thinnest wall found, the flagged share of the samples
+    and the number of separate thin regions (flagged points grouped by proximity).
+    """
+    area = float(np.linalg.norm(np.cross(*(vertices[faces][:, 1:] - vertices[faces][:, :1]).transpose(1, 0, 2)),
+                                axis=1).sum() / 2)  # fmt: skip
+    n = int(np.clip(4.0 * area / cell**2, 5000, max_samples))
+    pts, normals, face_idx = sample_surface(vertices, faces, n)
+    spacing = np.sqrt(area / n)
+    lateral = max(0.5 * cell, 1.5 * spacing)
+    tree = cKDTree(pts)
+    neighbours = tree.query_ball_point(pts, np.hypot(cell, lateral), workers=-1)
+    eps = 1e-4 * cell
+    thickness = np.full(n, np.inf)
+    for i, nb in enumerate(neighbours):
+        if len(nb) < 2:
+            continue
+        nb = np.asarray(nb)
+        d = pts[i] - pts[nb]
+        depth = d @ normals[i]  # how far behind the point (against its normal) the neighbour lies
+        side = np.linalg.norm(d - depth[:, None] * normals[i], axis=1)
+        ok = (depth > eps) & (depth < cell) & (side < lateral) & (normals[nb] @ normals[i] < -0.5)
+        if ok.any():
+            thickness[i] = depth[ok].min()
+    flagged = np.flatnonzero(np.isfinite(thickness))
+    regions = 0
+    if len(flagged):
+        close = cKDTree(pts[flagged]).query_pairs(2.0 * lateral + cell, output_type="ndarray")
+        labels = _components(len(flagged), close[:, 0], close[:, 1]) if len(close) else np.arange(len(flagged))
+        sizes = np.bincount(labels)
+        regions = int((sizes >= 3).sum())
+    return {
+        "points": pts[flagged],
+        "faces": np.unique(face_idx[flagged]),
+        "min_thickness": float(thickness[flagged].min()) if len(flagged) else None,
+        "share": len(flagged) / n,
+        "regions": regions,
+        "samples": n,
+    }
