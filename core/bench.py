@@ -1,0 +1,251 @@
+"""``isoscope-bench``: per-phase speed of a preset on this machine, and the gain over a seed-style job.
+
+Phases: signed-distance queries, importance sampling, training steps (samples/s and the share of the
+arithmetic limit, taken as this device's measured large-GEMM FLOP/s), reconstruction (grid evaluation
+and marching cubes), and the end-to-end job. The seed-style mode runs the same work the way the seed
+trainer did: signed distance on the CPU and queried twice for the drawn points, training data in host
+memory with a batch copied to the device each step, no shuffling, eager non-fused Adam, the loss read
+back every step, and marching cubes on the CPU. On CUDA every figure is timed with CUDA events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core import config as C
+from core.job import JobError, Reporter, resolve_device
+from core.meshio import PartError, load_part
+from core.model import build_model
+from core.reconstruct import evaluate_grid, extract_surface
+from core.sampling import importance_draw, uniform_points
+from core.sdf import MeshSDF
+from core.sdf_job import SDFJob
+
+DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"
+
+
+def machine(dev: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if dev.type == "cuda":
+        text = f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda}); host {text}"
+    return text
+
+
+def timed(dev: torch.device, fn: Callable[[], Any], repeat: int = 1) -> float:
+    """Seconds per call of fn; CUDA events on the GPU, perf_counter on the CPU."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeat):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000.0 / repeat
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+def gemm_flops(dev: torch.device) -> float:
+    """Measured FLOP/s of a large fp32 (TF32 off) matrix multiply: the arithmetic limit used for shares."""
+    n = 4096 if dev.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    a @ b
+    return 2 * n**3 / timed(dev, lambda: a @ b, repeat=10 if dev.type == "cuda" else 3)
+
+
+def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: int) -> dict[str, Any]:
+    part = load_part(part_path)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    sdf = MeshSDF(part.normalised_vertices, part.faces, dev)
+    n_pool = max(int(cfg.sampling.num_points / cfg.sampling.pool_ratio), 1)
+    pool = uniform_points(n_pool, dev, gen)
+    sdf(pool[:1024])
+    t_sdf = timed(dev, lambda: sdf(pool))
+    dist = sdf(pool)
+    t_draw = timed(dev, lambda: importance_draw(pool, dist, cfg.sampling.num_points, 60.0, gen))
+    out: dict[str, Any] = {
+        "faces": int(len(part.faces)),
+        "sdf_queries_per_s": n_pool / t_sdf,
+        "sampling_s": t_sdf + t_draw,
+    }
+    model = build_model(cfg.model).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=dev.type == "cuda")
+    x, y = importance_draw(pool, dist, cfg.sampling.num_points, 60.0, gen)
+    b = cfg.train.batch_size
+
+    def step() -> None:
+        idx = torch.randint(0, x.shape[0], (b,), device=dev, generator=gen)
+        loss = torch.mean(torch.abs(model(x[idx]) - y[idx]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    t_step = timed(dev, step, repeat=steps)
+    flops = 3 * model.flops_per_sample() * b / t_step
+    out.update(train_samples_per_s=b / t_step, train_step_ms=1000 * t_step, train_flops=flops)
+    res = cfg.recon.resolution
+
+    def predict(p: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(p)
+
+    t_grid = timed(dev, lambda: evaluate_grid(predict, res, dev, cfg.recon.chunk))
+    vol = evaluate_grid(lambda p: p.norm(dim=-1) - 0.5, res, dev, cfg.recon.chunk)
+    t_mc = timed(dev, lambda: extract_surface(vol))
+    out.update(grid_s=t_grid, marching_cubes_s=t_mc, reconstruction_s=t_grid + t_mc, resolution=res)
+    return out
+
+
+def end_to_end(part_path: Path, cfg: C.RunConfig) -> dict[str, Any]:
+    """The real job, in this process, quietly, into a temporary run directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        reporter = Reporter(Path(tmp), lambda event: None)
+        job = SDFJob(str(part_path), cfg, Path(tmp), reporter)
+        t0 = time.perf_counter()
+        summary = job.run()
+        wall = time.perf_counter() - t0
+        reporter.close()
+    phases = summary["phases_s"]
+    core = sum(phases.get(k, 0.0) for k in ("sample", "cache", "batch", "forward", "backward", "optimizer"))
+    core += phases.get("reconstruct", 0.0)
+    return {"wall_s": wall, "sample_train_reconstruct_s": core, "chamfer_l1": summary.get("chamfer_l1"),
+            "phases_s": phases}  # fmt: skip
+
+
+def seed_style(part_path: Path, cfg: C.RunConfig, dev: torch.device) -> dict[str, Any]:
+    """Sampling, training and reconstruction the way the seed trainer did them (see module doc)."""
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    part = load_part(part_path)
+    t0 = time.perf_counter()
+    cpu_sdf = MeshSDF(part.normalised_vertices, part.faces, "cpu")
+    rng = np.random.default_rng(0)
+    n = cfg.sampling.num_points
+    pool = rng.uniform(-1, 1, (int(n / cfg.sampling.pool_ratio), 3)).astype(np.float32)
+    dist = cpu_sdf(torch.from_numpy(pool)).numpy()
+    w = np.exp(-cfg.sampling.importance_weight * np.abs(dist))
+    idx = rng.choice(len(pool), size=n, replace=True, p=w / w.sum())
+    x = pool[idx]
+    y = cpu_sdf(torch.from_numpy(x)).numpy()  # the seed queried the drawn points again
+    t_sample = time.perf_counter() - t0
+    torch.manual_seed(0)
+    model = build_model(cfg.model).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.learning_rate, foreach=False)
+    b = cfg.train.batch_size
+    t1 = time.perf_counter()
+    for _ in range(cfg.train.epochs):
+        for i in range(0, n, b):  # no shuffling
+            xb = torch.from_numpy(x[i : i + b]).to(dev)
+            yb = torch.from_numpy(y[i : i + b]).to(dev)
+            loss = torch.mean(torch.abs(model(xb) - yb))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()  # read back every step
+    sync()
+    t_train = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    with torch.no_grad():
+        vol = evaluate_grid(lambda p: model(p), cfg.recon.resolution, dev, cfg.recon.chunk).cpu()
+    extract_surface(vol)
+    t_recon = time.perf_counter() - t2
+    return {"sampling_s": t_sample, "train_s": t_train, "reconstruction_s": t_recon,
+            "sample_train_reconstruct_s": t_sample + t_train + t_recon}  # fmt: skip
+
+
+def report(res: dict[str, Any]) -> str:
+    p, e, s = res["phases"], res["end_to_end"], res.get("seed_style")
+    lines = [
+        f"isoscope-bench  preset {res['preset']}  part {res['part']} ({p['faces']} faces)  device {res['device']}",
+        f"machine: {res['machine']}",
+        f"arithmetic limit (measured fp32 GEMM): {res['gemm_flops'] / 1e12:.2f} TFLOP/s",
+        "",
+        f"{'phase':34s} {'time':>10s} {'throughput':>22s} {'of limit':>9s}",
+        f"{'signed distance (pool)':34s} {res['pool'] / p['sdf_queries_per_s']:9.3f}s "
+        f"{p['sdf_queries_per_s'] / 1e6:14.2f} Mq/s",
+        f"{'sampling (sdf + draw)':34s} {p['sampling_s']:9.3f}s",
+        f"{'training step (batch ' + str(res['batch']) + ')':34s} {p['train_step_ms']:8.3f}ms "
+        f"{p['train_samples_per_s'] / 1e6:11.3f} M samples/s {100 * p['train_flops'] / res['gemm_flops']:8.1f}%",
+        f"{'grid evaluation ' + str(p['resolution']) + '^3':34s} {p['grid_s']:9.3f}s",
+        f"{'marching cubes ' + str(p['resolution']) + '^3':34s} {p['marching_cubes_s']:9.3f}s",
+        "",
+        f"end to end (load, sample, train, reconstruct, metrics): {e['wall_s']:.2f}s",
+        "  phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in e["phases_s"].items()),
+    ]
+    if s:
+        ratio = s["sample_train_reconstruct_s"] / max(e["sample_train_reconstruct_s"], 1e-9)
+        lines += [
+            "",
+            "seed-style vs isoscope (sampling + training + reconstruction, same config):",
+            f"  seed-style: {s['sample_train_reconstruct_s']:.2f}s (sampling {s['sampling_s']:.2f}s, "
+            f"training {s['train_s']:.2f}s, reconstruction {s['reconstruction_s']:.2f}s)",
+            f"  isoscope:   {e['sample_train_reconstruct_s']:.2f}s",
+            f"  speed-up:   {ratio:.2f}x",
+        ]
+        res["speedup"] = ratio
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="isoscope-bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="smoke", help=f"one of {', '.join(C.PRESETS)}")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--part", default=str(DEFAULT_PART), help="STL part to benchmark on")
+    ap.add_argument("--steps", type=int, default=50, help="training steps timed")
+    ap.add_argument("--no-seed-style", action="store_true", help="skip the seed-style comparison")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    try:
+        cfg = C.preset(args.preset)
+        cfg.device = args.device
+        C.validate(cfg)
+        if cfg.job != "sdf":
+            raise C.ConfigError(f"preset {args.preset} is not an SDF preset")
+        dev = resolve_device(args.device)
+        load_part(args.part)
+    except (C.ConfigError, JobError, PartError) as exc:
+        print(f"isoscope-bench: error: {exc}", file=sys.stderr)
+        return 2
+    res: dict[str, Any] = {"preset": args.preset, "part": Path(args.part).name, "device": str(dev),
+                           "machine": machine(dev), "batch": cfg.train.batch_size,
+                           "pool": math.ceil(cfg.sampling.num_points / cfg.sampling.pool_ratio)}  # fmt: skip
+    res["gemm_flops"] = gemm_flops(dev)
+    res["phases"] = bench_phases(Path(args.part), cfg, dev, args.steps)
+    res["end_to_end"] = end_to_end(Path(args.part), cfg)
+    if not args.no_seed_style:
+        res["seed_style"] = seed_style(Path(args.part), cfg, dev)
+    print(report(res))
+    if args.json:
+        from core.runs import write_json_atomic
+
+        write_json_atomic(args.json, res)
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
