@@ -133,3 +133,31 @@ def test_original_units_on_an_offset_part(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["bbox_diagonal"] == pytest.approx(np.linalg.norm([40, 20, 10]), rel=1e-6)
     assert summary["chamfer_l1"] < 0.02 * summary["bbox_diagonal"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--sampleMethod", "surface"],
+        ["--sampleMethod", "uniform"],
+        ["--sampling.resample_every_epoch", "1"],
+        ["--loss", "clamped"],
+        ["--loss", "l2", "--init", "glorot_uniform", "--precision", "bf16"],
+    ],
+)
+def test_options_train(flags, tmp_path):
+    out = tmp_path / "run"
+    argv = [str(PARTS / "torus.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out), "--quiet"]
+    assert train_main(argv + flags + ["--recon.metric_samples", "5000"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] in ("done", "no_surface") and summary["steps"] > 0
+
+
+def test_same_seed_same_run(tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        argv = [str(PARTS / "box.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out), "--quiet"]
+        assert train_main(argv + ["--seed", "7", "--recon.metric_samples", "5000"]) == 0
+        losses.append(json.loads((out / "summary.json").read_text())["train_loss"])
+    assert losses[0] == losses[1]
