@@ -14,9 +14,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from core.health_findings import GEOMETRY_CAP, findings
 from core.meshio import Part, face_areas
-
-GEOMETRY_CAP = 2000
 
 
 def edge_table(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,8 +73,6 @@ def basic_health(part: Part) -> dict[str, Any]:
 def report(part: Part, resolution: int = 256) -> dict[str, Any]:
     """The health report: basic counts, per-check counts ("checks") and the findings list."""
     rep = basic_health(part)
-    from core.health_findings import findings
-
     rep["resolution"] = int(resolution)
     rep["grid_cell"] = part.length_to_original(2.0 / max(2, int(resolution) - 1))
     rep["scale"] = part.scale

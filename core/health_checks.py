@@ -138,34 +138,34 @@ def winding_numbers(points: np.ndarray, tri: np.ndarray, chunk: int = 2_000_000)
     return out
 
 
-def overlapping_bodies(
-    vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, closed: np.ndarray, budget: float = 3e7
-) -> tuple[list[tuple[int, int]], bool]:
-    """Pairs of closed bodies where one holds vertices of the other; and whether every pair was checked."""
-    ids = np.flatnonzero(closed)[:32]
-    boxes = {i: (vertices[faces[labels == i]].reshape(-1, 3).min(0), vertices[faces[labels == i]].reshape(-1, 3).max(0))
-             for i in ids}  # fmt: skip
-    pairs: list[tuple[int, int]] = []
-    spent, complete = 0.0, len(np.flatnonzero(closed)) <= 32
-    for n, i in enumerate(ids):
-        for j in ids[n + 1 :]:
-            (lo_i, hi_i), (lo_j, hi_j) = boxes[i], boxes[j]
-            if np.any(lo_i > hi_j) or np.any(lo_j > hi_i):
+def containment(
+    vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, closed: np.ndarray, budget: float = 1.5e7
+) -> tuple[set[tuple[int, int]], bool]:
+    """Ordered pairs (a, b) of closed bodies where some vertex of a lies inside b (|winding| > 0.5).
+
+    Only bodies whose boxes meet are tested, with up to 24 vertices each, largest bodies first; the
+    flag says whether every candidate pair was tested within ``budget`` point-triangle evaluations.
+    """
+    ids = np.flatnonzero(closed)
+    boxes, samples = {}, {}
+    for i in ids:
+        used = np.unique(faces[labels == i].ravel())
+        boxes[i] = vertices[used].min(0), vertices[used].max(0)
+        samples[i] = vertices[used[np.linspace(0, len(used) - 1, min(len(used), 24)).astype(int)]]
+    inside: set[tuple[int, int]] = set()
+    spent = 0.0
+    for src in ids:
+        for dst in ids:
+            (lo_s, hi_s), (lo_d, hi_d) = boxes[src], boxes[dst]
+            if src == dst or np.any(lo_s > hi_d) or np.any(lo_d > hi_s):
                 continue
-            hit = False
-            for src, dst in ((i, j), (j, i)):
-                pts = np.unique(faces[labels == src].ravel())
-                pts = vertices[pts[np.linspace(0, len(pts) - 1, min(len(pts), 48)).astype(int)]]
-                tri = vertices[faces[labels == dst]]
-                spent += len(pts) * len(tri)
-                if spent > budget:
-                    return pairs, False
-                if np.any(np.abs(winding_numbers(pts, tri)) > 0.5):
-                    hit = True
-                    break
-            if hit:
-                pairs.append((int(i), int(j)))
-    return pairs, complete
+            tri = vertices[faces[labels == dst]]
+            spent += len(samples[src]) * len(tri)
+            if spent > budget:
+                return inside, False
+            if np.any(np.abs(winding_numbers(samples[src], tri)) > 0.5):
+                inside.add((int(src), int(dst)))
+    return inside, True
 
 
 def sample_surface(
@@ -196,20 +196,16 @@ def thin_walls(vertices: np.ndarray, faces: np.ndarray, cell: float, max_samples
     pts, normals, face_idx = sample_surface(vertices, faces, n)
     spacing = np.sqrt(area / n)
     lateral = max(0.5 * cell, 1.5 * spacing)
-    tree = cKDTree(pts)
-    neighbours = tree.query_ball_point(pts, np.hypot(cell, lateral), workers=-1)
-    eps = 1e-4 * cell
+    pairs = cKDTree(pts).query_pairs(np.hypot(cell, lateral), output_type="ndarray")
+    i = np.r_[pairs[:, 0], pairs[:, 1]]
+    j = np.r_[pairs[:, 1], pairs[:, 0]]
+    d = pts[i] - pts[j]
+    depth = np.einsum("pk,pk->p", d, normals[i])  # how far behind point i (against its normal) j lies
+    side = np.linalg.norm(d - depth[:, None] * normals[i], axis=1)
+    facing = np.einsum("pk,pk->p", normals[i], normals[j])
+    ok = (depth > 1e-4 * cell) & (depth < cell) & (side < lateral) & (facing < -0.5)
     thickness = np.full(n, np.inf)
-    for i, nb in enumerate(neighbours):
-        if len(nb) < 2:
-            continue
-        nb = np.asarray(nb)
-        d = pts[i] - pts[nb]
-        depth = d @ normals[i]  # how far behind the point (against its normal) the neighbour lies
-        side = np.linalg.norm(d - depth[:, None] * normals[i], axis=1)
-        ok = (depth > eps) & (depth < cell) & (side < lateral) & (normals[nb] @ normals[i] < -0.5)
-        if ok.any():
-            thickness[i] = depth[ok].min()
+    np.minimum.at(thickness, i[ok], depth[ok])
     flagged = np.flatnonzero(np.isfinite(thickness))
     regions = 0
     if len(flagged):
@@ -225,3 +221,52 @@ def thin_walls(vertices: np.ndarray, faces: np.ndarray, cell: float, max_samples
         "regions": regions,
         "samples": n,
     }
+
+
+def classify_bodies(
+    vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, face_open: np.ndarray, face_flipped: np.ndarray
+) -> dict:
+    """Per-body facts plus which closed bodies are inside-out, which are cavities and which overlap.
+
+    A closed body with negative volume inside a positive one is a cavity (a hollow); elsewhere it is
+    inside-out. Two bodies overlap when one holds vertices of the other and neither is the other's cavity.
+    """
+    count = int(labels.max()) + 1
+    info, closed = [], np.zeros(count, dtype=bool)
+    for b in range(count):
+        mask = labels == b
+        fb = faces[mask]
+        pts = vertices[np.unique(fb)]
+        closed[b] = not face_open[mask].any() and not face_flipped[mask].any()
+        info.append({"body": b, "faces": int(len(fb)), "diagonal": float(np.linalg.norm(np.ptp(pts, axis=0))),
+                     "closed": bool(closed[b]), "volume": signed_volume(vertices, fb) if closed[b] else None,
+                     "center": pts.mean(0).tolist()})  # fmt: skip
+    inside, complete = containment(vertices, faces, labels, closed) if count > 1 else (set(), True)
+    negative = {b["body"] for b in info if b["volume"] is not None and b["volume"] < 0}
+    cavities = sorted({a for a, c in inside if a in negative and c not in negative})
+    inverted = sorted(negative - set(cavities))
+    pairs = sorted({(min(a, c), max(a, c)) for a, c in inside if not (a in cavities and c not in negative)
+                    and not (c in cavities and a not in negative)})  # fmt: skip
+    pairs = [p for p in pairs if p[0] not in cavities and p[1] not in cavities]
+    return {"info": info, "cavities": cavities, "inverted": inverted, "pairs": pairs, "complete": complete}
+
+
+def faces_for_fit(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """The faces with every inside-out closed body turned the right way, and how many bodies were turned.
+
+    Cavities (inward-facing shells inside a body) are left alone; so are open or inconsistently wound
+    bodies, whose volume sign means nothing.
+    """
+    topo = topology(faces)
+    labels = bodies(len(vertices), faces)
+    face_open = (topo.counts[topo.half_edge] == 1).reshape(-1, 3).any(1)
+    flipped, _ = orientation(faces, topo)
+    face_flipped = np.zeros(len(faces), dtype=bool)
+    face_flipped[flipped] = True
+    inverted = classify_bodies(vertices, faces, labels, face_open, face_flipped)["inverted"]
+    if not inverted:
+        return faces, 0
+    out = faces.copy()
+    turn = np.isin(labels, inverted)
+    out[turn] = out[turn][:, ::-1]
+    return out, len(inverted)
