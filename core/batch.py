@@ -10,7 +10,7 @@ from typing import Any
 from core.runs import atomic_path, write_json_atomic
 
 COLUMNS = ("part", "status", "chamfer_l1", "chamfer_l1_over_diagonal", "val_iou", "bbox_diagonal",
-           "wall_s", "run_dir", "error")  # fmt: skip
+           "wall_s", "run_dir", "error", "health")  # fmt: skip
 
 
 class BatchTable:
@@ -34,6 +34,7 @@ class BatchTable:
             "wall_s": summary.get("wall_s"),
             "run_dir": str(run_dir),
             "error": summary.get("error", summary.get("advice", "")),
+            "health": " ".join(sorted(summary.get("health") or {})),
         }
         self.rows.append(row)
         self.write()

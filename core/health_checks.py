@@ -264,9 +264,14 @@ def faces_for_fit(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     face_flipped = np.zeros(len(faces), dtype=bool)
     face_flipped[flipped] = True
     inverted = classify_bodies(vertices, faces, labels, face_open, face_flipped)["inverted"]
-    if not inverted:
-        return faces, 0
+    return turn_bodies(vertices, faces, inverted), len(inverted)
+
+
+def turn_bodies(vertices: np.ndarray, faces: np.ndarray, ids: list[int]) -> np.ndarray:
+    """The faces with the bodies ``ids`` (labels of :func:`bodies`) wound the other way."""
+    if not len(ids):
+        return faces
     out = faces.copy()
-    turn = np.isin(labels, inverted)
+    turn = np.isin(bodies(len(vertices), faces), ids)
     out[turn] = out[turn][:, ::-1]
-    return out, len(inverted)
+    return out

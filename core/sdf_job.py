@@ -24,7 +24,7 @@ from core.meshio import write_mesh
 from core.metrics import surface_metrics, to_original_units
 from core.model import build_model
 from core.reconstruct import EMPTY_SURFACE_ADVICE, evaluate_grid, extract_surface
-from core.runs import atomic_path
+from core.runs import atomic_path, write_json_atomic
 from core.sampling import draw_training_set, validation_sets
 from core.scalers import make_scaler
 from core.sdf import MeshSDF
@@ -44,11 +44,12 @@ class SDFJob(JobBase):
         if dev.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = cfg.train.precision in ("tf32", "bf16")
             torch.backends.cudnn.allow_tf32 = cfg.train.precision in ("tf32", "bf16")
+        faces = self.check_health()
         with timer.phase("sample"):
             with timer.phase("sample.bvh"):
                 self.verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
-                self.faces = torch.as_tensor(self.part.faces, dtype=torch.int64, device=dev)
-                self.mesh_sdf = MeshSDF(self.part.normalised_vertices, self.part.faces, dev)
+                self.faces = torch.as_tensor(faces, dtype=torch.int64, device=dev)
+                self.mesh_sdf = MeshSDF(self.part.normalised_vertices, faces, dev)
             points, dist = draw_training_set(self.mesh_sdf, self.verts, self.faces, cfg.sampling, self.gen, timer)
             with timer.phase("sample.validation"):
                 self.val = validation_sets(
@@ -66,6 +67,30 @@ class SDFJob(JobBase):
         self.write_points(points, dist)
         self.log(f"{self.part.name}: {len(self.part.faces)} faces, {cfg.sampling.num_points} training points "
                  f"({cfg.sampling.method}), network {self.model.widths}, scaler {cfg.train.scaler}")  # fmt: skip
+
+    def check_health(self) -> np.ndarray:
+        """Write health.json (the mesh health at the reconstruction grid), log what matters for the fit,
+        and return the faces to fit: inside-out bodies turned the right way, everything else as read."""
+        from core.health import report
+        from core.health_checks import turn_bodies
+
+        self.health_checks: dict[str, int] = {}
+        try:
+            with self.timer.phase("load"):
+                rep = report(self.part, self.cfg.recon.resolution)
+                write_json_atomic(self.run_dir / "health.json", rep)
+        except Exception as exc:  # noqa: BLE001 - the health check must never stop a fit
+            self.log(f"mesh health check failed ({type(exc).__name__}: {exc}); fitting the part as read", "warning")
+            return self.part.faces
+        self.health_checks = rep["checks"]
+        self.emit(ev.Artifact("health", str(self.run_dir / "health.json"), {"checks": rep["checks"]}))
+        for f in rep["findings"]:
+            if f["severity"] != "info":
+                self.log(f"mesh health: {f['title']}: {f['message']}", "warning")
+        inverted = [i for f in rep["findings"] if f["kind"] == "inverted_bodies" for i in f["bodies"]]
+        if inverted:
+            self.log(f"fitting with {len(inverted)} inside-out body(ies) turned the right way", "warning")
+        return turn_bodies(self.part.vertices, self.part.faces, inverted)
 
     def write_points(self, points: torch.Tensor, dist: torch.Tensor, n: int = 20_000) -> None:
         """A subsample of the training points (original units) for the viewport."""
@@ -249,6 +274,7 @@ class SDFJob(JobBase):
         out["validation"] = val
         out["val_sdf_mae_original"] = {k: v / self.part.scale for k, v in val.items() if k.endswith("_sdf_mae")}
         out["train_loss"] = getattr(self, "last_train_loss", None)
+        out["health"] = self.health_checks
         return out
 
 
