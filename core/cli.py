@@ -28,7 +28,7 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description="Fit a neural SDF (or 3D Gaussians) to an STL part, or to every STL in a folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Config flags default to the chosen preset's values (shown: the 'default' preset).",
     )
     p.add_argument("path", help="an STL file, or a folder of STL files (fitted one after another)")
     p.add_argument("--preset", default=None, help=f"start from a preset: {', '.join(C.PRESETS)}")
@@ -46,6 +46,7 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
         helptext = f.metadata.get("doc", "")
         if f.metadata.get("choices"):
             helptext += f" ({'|'.join(f.metadata['choices'])})"
+        helptext += f" [{value}]"
         group.add_argument(*flags, dest=f"cfg:{path}", default=None, metavar=type(value).__name__.upper(),
                            help=helptext)  # fmt: skip
     return p
