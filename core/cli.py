@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core import __version__
 from core import config as C
 from core.meshio import PartError
 
@@ -35,6 +36,7 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
     p.add_argument("--outputDir", "--output-dir", dest="output_dir", default=None,
                    help="where runs are written (default: the user's data directory)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch tables")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     groups: dict[str, argparse._ArgumentGroup] = {}
     for path, f, value in C.iter_fields(C.RunConfig()):
         if path == "preset":
@@ -162,6 +164,7 @@ def inspect_main(argv: list[str] | None = None) -> int:
     p.add_argument("path", help="an STL file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--resolution", type=int, default=256, help="reconstruction grid for the thin-feature check")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = p.parse_args(argv)
     from core.health import report
     from core.meshio import load_part
