@@ -78,6 +78,17 @@ else
 fi
 [ -z "$EXTRAS" ] || TARGET="$TARGET[$EXTRAS]"
 
+# Never overwrite a command someone else put in the bin folder (e.g. a pip --user install of isoscope).
+MARK="written by isoscope's packaging/install.sh"
+if [ "$FORCE" = 0 ]; then
+  for f in "$BIN/isoscope" "$BIN/isoscope-train" "$BIN/isoscope-inspect" "$BIN/isoscope-bench"; do
+    if { [ -e "$f" ] || [ -L "$f" ]; } && ! grep -q "$MARK" "$f" 2>/dev/null \
+      && [[ "$(readlink "$f" 2>/dev/null)" != "$APPDIR"/* ]]; then
+      die "$f exists and was not written by this installer; remove it or pass --force"
+    fi
+  done
+fi
+
 # An earlier install is replaced; its venv is set aside until the new one works.
 ENTRIES=()
 OLD_MANIFEST=""
@@ -147,17 +158,8 @@ if [ -n "$OLD_MANIFEST" ]; then # drop what the earlier install wrote outside th
 fi
 
 # --- launchers -------------------------------------------------------------------------------------
-MARK="written by isoscope's packaging/install.sh"
 make_dir "$BIN"
-claim() { # refuse to overwrite a command someone else put there
-  local f=$1
-  if [ -e "$f" ] || [ -L "$f" ]; then
-    if [ "$FORCE" = 0 ] && ! grep -q "$MARK" "$f" 2>/dev/null && [[ "$(readlink "$f" 2>/dev/null)" != "$APPDIR"/* ]]; then
-      die "$f exists and was not written by this installer; remove it or pass --force"
-    fi
-    rm -f "$f"
-  fi
-}
+claim() { rm -f "$1"; } # checked above: nothing there, or ours, or --force
 claim "$BIN/isoscope"
 cat > "$BIN/isoscope" <<EOF
 #!/bin/sh
