@@ -55,8 +55,12 @@ class TerminalSink:
         frac = min(max(p.step / max(p.total_steps, 1), 0.0), 1.0)
         fill = int(frac * self.width)
         bar = "#" * fill + "-" * (self.width - fill)
-        line = (f"epoch {p.epoch + (p.stage == 'train' and p.step < p.total_steps)}/{p.total_epochs} [{bar}] "
-                f"{100 * frac:5.1f}% {p.samples_per_s / 1e3:8.1f}k samples/s  ETA {_clock(p.eta_s)}")  # fmt: skip
+        if p.stage == "sample":
+            head, rate = "sampling  ", f"{p.samples_per_s / 1e3:8.1f}k queries/s"
+        else:
+            head = f"epoch {p.epoch + (p.stage == 'train' and p.step < p.total_steps)}/{p.total_epochs}"
+            rate = f"{p.samples_per_s / 1e3:8.1f}k samples/s"
+        line = f"{head} [{bar}] {100 * frac:5.1f}% {rate}  ETA {_clock(p.eta_s)}"
         if self.tty:
             sys.stderr.write("\r" + line)
             self._bar_shown = True

@@ -7,6 +7,8 @@ Negative inside, positive outside.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -81,8 +83,13 @@ class MeshSDF:
         )
         self.mesh = wp.Mesh(points=self._points, indices=self._indices, support_winding_number=True)
 
-    def __call__(self, points: torch.Tensor, chunk: int = 4_000_000) -> torch.Tensor:
+    #: Points per launch; on the CPU small enough that progress reports come every second or two.
+    progress: Callable[[int, int], None] | None = None
+
+    def __call__(self, points: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """Signed distances of (N, 3) points; calls ``self.progress(done, total)`` after each chunk."""
         wp = _warp()
+        chunk = chunk or (4_000_000 if self.device.type == "cuda" else 200_000)
         pts = points.to(self.device, torch.float32).contiguous()
         out = torch.empty(pts.shape[0], device=self.device, dtype=torch.float32)
         for start in range(0, pts.shape[0], chunk):
@@ -95,4 +102,6 @@ class MeshSDF:
                 outputs=[wp.from_torch(o)],
                 device=self._wdev,
             )
+            if self.progress is not None:
+                self.progress(min(start + chunk, pts.shape[0]), pts.shape[0])
         return out

@@ -50,7 +50,10 @@ class SDFJob(JobBase):
                 self.verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
                 self.faces = torch.as_tensor(faces, dtype=torch.int64, device=dev)
                 self.mesh_sdf = MeshSDF(self.part.normalised_vertices, faces, dev)
+            self.mesh_sdf.progress = self.report_sampling
+            self._t_sample = time.perf_counter()
             points, dist = draw_training_set(self.mesh_sdf, self.verts, self.faces, cfg.sampling, self.gen, timer)
+            self.mesh_sdf.progress = None
             with timer.phase("sample.validation"):
                 self.val = validation_sets(
                     self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen
@@ -91,6 +94,14 @@ class SDFJob(JobBase):
         if inverted:
             self.log(f"fitting with {len(inverted)} inside-out body(ies) turned the right way", "warning")
         return turn_bodies(self.part.vertices, self.part.faces, inverted)
+
+    def report_sampling(self, done: int, total: int) -> None:
+        """Progress of the signed-distance queries of the training set (minutes on a CPU for big presets)."""
+        if done < total and not self.reporter.due("metrics"):
+            return
+        elapsed = max(time.perf_counter() - self._t_sample, 1e-9)
+        eta = (total - done) * elapsed / max(done, 1)
+        self.emit(ev.Progress(done, total, 0, self.cfg.train.epochs, done / elapsed, eta, "sample"))
 
     def write_points(self, points: torch.Tensor, dist: torch.Tensor, n: int = 20_000) -> None:
         """A subsample of the training points (original units) for the viewport."""
@@ -142,6 +153,7 @@ class SDFJob(JobBase):
         self.total_steps = steps_per_epoch * cfg.train.epochs
         running = torch.zeros((), device=dev)
         count = 0
+        self._t_train = time.perf_counter()
         for epoch in range(1, cfg.train.epochs + 1):
             epoch_start = self.timer.snapshot()
             wall0 = time.perf_counter()
