@@ -96,8 +96,8 @@ if [ -f "$MANIFEST" ]; then
   say "replacing the earlier install"
   OLD_MANIFEST=$(mktemp)
   cp "$MANIFEST" "$OLD_MANIFEST"
-  while IFS=$'\t' read -r kind path; do # folders it made stay on the list, so uninstall.sh still removes them
-    if [ "$kind" = dir ]; then ENTRIES+=("dir	$path"); fi
+  while IFS=$'\t' read -r kind path; do # folders and caches it made stay listed, for uninstall.sh
+    case "$kind" in dir | cache) ENTRIES+=("$kind	$path") ;; esac
   done < "$OLD_MANIFEST"
 fi
 if [ -d "$VENV" ]; then
@@ -131,15 +131,18 @@ make_dir() { # mkdir -p, recording every folder it creates (outermost first)
 
 make_dir "$APPDIR"
 say "making the environment $VENV"
-"$PY" -m venv "$VENV"
-record tree "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-if [ -n "$REUSE" ]; then
+if [ -n "$REUSE" ]; then # pip too comes from the reused environment
+  "$PY" -m venv --without-pip "$VENV"
+  record tree "$VENV"
   site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   "$REUSE" -c 'import site; print("\n".join(site.getsitepackages()))' > "$site/isoscope-reused-env.pth"
+  "$VENV/bin/python" -c 'import pip' 2>/dev/null || die "$REUSE has no pip to install with"
   say "installing $TARGET alone (dependencies come from $REUSE)"
   "${PIP[@]}" install -q --no-deps "$TARGET"
 else
+  "$PY" -m venv "$VENV"
+  record tree "$VENV"
   say "installing $TARGET and its dependencies (PyTorch with CUDA: a few GB on the first install)"
   "${PIP[@]}" install -q --upgrade pip
   "${PIP[@]}" install -q "$TARGET"

@@ -22,11 +22,18 @@ CONFIG=${XDG_CONFIG_HOME:-$HOME/.config}
 APPDIR=$DATA/isoscope
 MANIFEST=$APPDIR/install-manifest.txt
 
+LEFT=$APPDIR/.folders-made-by-install # folders kept for the runs; a later --purge removes them too
+
 purge() {
   [ "$PURGE" = 1 ] || return 0
   if [ -d "$APPDIR/runs" ]; then rm -rf "$APPDIR/runs" && echo "uninstall.sh: deleted the runs in $APPDIR/runs"; fi
   rm -f "$CONFIG/isoscope/isoscope.ini"
   rmdir "$CONFIG/isoscope" 2>/dev/null || true
+  if [ -f "$LEFT" ]; then
+    mapfile -t dirs < "$LEFT"
+    rm -f "$LEFT"
+    for ((k = ${#dirs[@]} - 1; k >= 0; k--)); do rmdir -- "${dirs[k]}" 2>/dev/null || true; done
+  fi
   rmdir "$APPDIR" 2>/dev/null || true
 }
 
@@ -80,9 +87,11 @@ done
 purge
 
 # Folders the install created, innermost first, when nothing else is in them.
+kept=()
 for ((i = ${#paths[@]} - 1; i >= 0; i--)); do
-  if [ "${kinds[i]}" = dir ]; then rmdir -- "${paths[i]}" 2>/dev/null || true; fi
+  if [ "${kinds[i]}" = dir ]; then rmdir -- "${paths[i]}" 2>/dev/null || kept=("${paths[i]}" "${kept[@]}"); fi
 done
+if [ ${#kept[@]} -gt 0 ] && [ -d "$APPDIR" ]; then printf '%s\n' "${kept[@]}" > "$LEFT"; fi
 
 if [ -d "$APPDIR/runs" ]; then
   echo "uninstall.sh: removed isoscope; your runs are still in $APPDIR/runs (--purge deletes them)"
