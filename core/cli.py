@@ -144,14 +144,38 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool)
         raise UsageError(f"{folder}: the folder holds no .stl files")
     root = output if output is not None else Path(choose_run_dir(None, folder, "batch"))
     table = BatchTable(root)
-    for i, part in enumerate(parts, 1):
-        print(f"[{i}/{len(parts)}] {part.name}", file=sys.stderr)
-        run_dir = choose_run_dir(root / part.stem, part, cfg.job)
-        summary = run_one(part, cfg, run_dir, quiet)
-        table.add(part, run_dir, summary)
+    group = cfg.train.batch_parts if cfg.job == "sdf" else 1
+    for start in range(0, len(parts), group):
+        chunk = parts[start : start + group]
+        names = ", ".join(p.name for p in chunk)
+        print(f"[{start + 1}-{start + len(chunk)}/{len(parts)}] {names}", file=sys.stderr)
+        run_dirs = [choose_run_dir(root / part.stem, part, cfg.job) for part in chunk]
+        if len(chunk) == 1:
+            summaries = [run_one(chunk[0], cfg, run_dirs[0], quiet)]
+        else:
+            summaries = run_together(chunk, cfg, run_dirs)
+        for part, run_dir, summary in zip(chunk, run_dirs, summaries, strict=True):
+            table.add(part, run_dir, summary)
     print(table.text())
     print(f"batch summary: {table.csv_path} and {table.json_path}")
     return 0 if table.all_ok() else 1
+
+
+def run_together(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Fit several parts in one batched network (core.multi_job); a failing group falls back to one by one."""
+    from core.job import Reporter
+    from core.multi_job import run_group
+    from core.sdf_job import SDFJob
+
+    reporters = [Reporter(d, lambda event: None) for d in run_dirs]
+    try:
+        return run_group([SDFJob(str(p), cfg, d, r) for p, d, r in zip(parts, run_dirs, reporters, strict=True)])
+    except Exception as exc:  # noqa: BLE001 - e.g. out of memory for the whole group
+        print(f"batched group failed ({type(exc).__name__}: {exc}); fitting its parts one by one", file=sys.stderr)
+        return [run_one(p, cfg, d, True) for p, d in zip(parts, run_dirs, strict=True)]
+    finally:
+        for r in reporters:
+            r.close()
 
 
 def _fail(prog: str, message: str) -> int:

@@ -80,6 +80,11 @@ class TrainConfig:
     validation_res: int = _f(
         0, "If > 0, also measure sign accuracy on a res^3 grid after each epoch.", "--validationRes"
     )
+    batch_parts: int = _f(
+        1,
+        "Folder runs: parts whose networks train together in one batched network (same result as alone).",
+        "--batchParts",
+    )
 
 
 @dataclass
@@ -103,6 +108,7 @@ class SplatConfig:
     silhouette_weight: float = _f(0.1, "Weight of the silhouette loss (0 disables).")
     views: int = _f(8, "Evaluation views, evenly spaced in azimuth.")
     train_poses: int = _f(64, "Random training poses around the part, rendered once and cached.")
+    views_per_step: int = _f(2, "Cached poses drawn at random and rendered together in each step.")
     densify_every: int = _f(500, "Densify and prune every this many steps (0 disables).")
     single_view_steps: int = _f(0, "Steps of the single-view contrast fit (0: a fifth of steps).")
 
@@ -160,11 +166,22 @@ def _build_presets() -> dict[str, RunConfig]:
         train=TrainConfig(epochs=2, batch_size=256, learning_rate=2e-3, log_every=10),
         recon=ReconConfig(resolution=32, chunk=32_768, metric_samples=20_000),
     )
-    p["dataset-smoke"] = replace_preset(p["smoke"], "dataset-smoke", train={"epochs": 6})
+    p["dataset-smoke"] = replace_preset(p["smoke"], "dataset-smoke", train={"epochs": 6, "batch_parts": 4})
+    for name in ("geometry200-medium", "geometry200-high"):
+        p[name].train.batch_parts = 8
     p["splat-smoke"] = RunConfig(
         preset="splat-smoke",
         job="splat",
-        splat=SplatConfig(image_size=64, num_gaussians=2000, steps=300, train_poses=24, densify_every=100),
+        splat=SplatConfig(
+            image_size=64,
+            num_gaussians=2000,
+            steps=300,
+            train_poses=24,
+            densify_every=100,
+            views_per_step=1,
+            single_view_steps=40,
+        ),
+        train=TrainConfig(log_every=10),
         recon=ReconConfig(resolution=64, chunk=65_536),
     )
     p["splat"] = RunConfig(preset="splat", job="splat", splat=SplatConfig())
@@ -297,8 +314,10 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{path} must be one of {', '.join(choices)}, not {value!r}")
     positive = (
         "sampling.num_points", "sampling.validation_points", "model.num_layers", "model.width",
-        "train.epochs", "train.batch_size", "train.log_every", "recon.chunk", "recon.metric_samples",
+        "train.epochs", "train.batch_size", "train.log_every", "train.batch_parts", "recon.chunk",
+        "recon.metric_samples",
         "splat.image_size", "splat.num_gaussians", "splat.steps", "splat.views", "splat.train_poses",
+        "splat.views_per_step",
     )  # fmt: skip
     for path in positive:
         if get_path(cfg, path) <= 0:

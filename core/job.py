@@ -191,6 +191,12 @@ class JobBase:
     # -- life cycle
     def run(self) -> dict[str, Any]:
         """Load, run the job's body, write summary.json and timings.json; return the summary."""
+        self.begin()
+        body = self.run_body()
+        return self.finish(body)
+
+    def begin(self) -> None:
+        """Write config.json, announce Started, load the part (unless given)."""
         from core.meshio import load_part
 
         cfg_doc = {**to_dict(self.cfg), "part": self.part_path, "created": time.time()}
@@ -200,8 +206,6 @@ class JobBase:
             if getattr(self, "part", None) is None:
                 self.part = load_part(self.part_path)
         self._t_train = time.perf_counter()
-        body = self.run_body()
-        return self.finish(body)
 
     def run_body(self) -> dict[str, Any]:
         raise NotImplementedError

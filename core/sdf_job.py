@@ -168,11 +168,11 @@ class SDFJob(JobBase):
                     running += self.train_iteration(perm[i * b : (i + 1) * b])
                 count += 1
                 self.step += 1
+                self.samples += min(b, n - i * b)
                 if count >= cfg.train.log_every or i == steps_per_epoch - 1:
                     loss = float(running) / count  # the one read-back per log_every steps
                     running.zero_()
                     count = 0
-                    self.samples += cfg.train.log_every * b
                     self.report_training(epoch, loss, force=i == steps_per_epoch - 1)
             self.epoch = epoch
             self.validate(epoch)
@@ -278,6 +278,10 @@ class SDFJob(JobBase):
     def run_body(self) -> dict[str, Any]:
         self.setup()
         self.train()
+        return self.conclude()
+
+    def conclude(self) -> dict[str, Any]:
+        """After training: save the model, reconstruct, measure; the body of summary.json."""
         self.save_checkpoint()
         out = self.reconstruct(self.cfg.recon.resolution)
         if out["status"] == "done":

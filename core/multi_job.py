@@ -1,0 +1,162 @@
+"""Several parts fitted in one process by batching their networks: one batched matmul per layer.
+
+Each part keeps its own SDFJob (run directory, sampling, scaler, initial weights, permutations,
+validation, checkpoint, mesh and summary); only the training steps run together. The summed loss gives
+each part's parameters exactly the gradient of its own loss, and Adam works element by element, so
+every part trains as it would alone (up to floating-point rounding). A small MLP that leaves a GPU
+idle then fills it. In a group, the training phases in each part's timings are the group's divided
+evenly among its parts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from core import events as ev
+from core.model import SDFNet
+from core.sdf_job import SDFJob
+from core.timing import PhaseTimer, epoch_breakdown, top_level
+
+TRAIN_PHASES = ("batch", "forward", "backward", "optimizer")
+
+
+class BatchedMLP(nn.Module):
+    """P networks of the same widths as one module: x (P, B, 3) -> (P, B)."""
+
+    def __init__(self, nets: list[SDFNet]) -> None:
+        super().__init__()
+        layers = [[m for m in net.net if isinstance(m, nn.Linear)] for net in nets]
+        depth = len(layers[0])
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[k].weight.detach().t() for ls in layers]).contiguous()) for k in range(depth)
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in layers]).contiguous()) for k in range(depth)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if k < last:
+                h = torch.relu(h)
+        return h.squeeze(-1)
+
+    @torch.no_grad()
+    def copy_to(self, nets: list[SDFNet]) -> None:
+        """Write each part's slice of the batched weights back into its own network."""
+        for p, net in enumerate(nets):
+            linears = [m for m in net.net if isinstance(m, nn.Linear)]
+            for k, lin in enumerate(linears):
+                lin.weight.copy_(self.weights[k][p].t())
+                lin.bias.copy_(self.biases[k][p, 0])
+
+
+def _losses(kind: str, pred: torch.Tensor, target: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Per-part mean loss (P,), the same definitions as SDFJob.loss_fn."""
+    if kind == "l2":
+        return ((pred - target) ** 2).mean(1)
+    if kind == "clamped":
+        return (torch.minimum(torch.maximum(pred, lo), hi) - torch.minimum(torch.maximum(target, lo), hi)).abs().mean(1)
+    return (pred - target).abs().mean(1)
+
+
+def train_together(jobs: list[SDFJob]) -> None:
+    """Train the networks of set-up jobs (same device, point count and training settings) together."""
+    cfg, dev = jobs[0].cfg, jobs[0].device
+    n, b, P = jobs[0].X.shape[0], cfg.train.batch_size, len(jobs)
+    if any(j.X.shape[0] != n for j in jobs):
+        raise ValueError("parts trained together need the same number of training points")
+    timer = PhaseTimer(dev)
+    with timer.phase("cache"):
+        X = torch.stack([j.X for j in jobs])
+        Y = torch.stack([j.Y for j in jobs])
+        lo = torch.stack([j.clamp_range[0] for j in jobs])[:, None]
+        hi = torch.stack([j.clamp_range[1] for j in jobs])[:, None]
+        net = BatchedMLP([j.model for j in jobs]).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.train.learning_rate, fused=dev.type == "cuda")
+    steps_per_epoch = math.ceil(n / b)
+    for j in jobs:
+        j.total_steps = steps_per_epoch * cfg.train.epochs
+        j._t_train = time.perf_counter()
+    running = torch.zeros(P, device=dev)
+    count = 0
+    for epoch in range(1, cfg.train.epochs + 1):
+        wall0, mark = time.perf_counter(), timer.snapshot()
+        if cfg.sampling.resample_every_epoch and epoch > 1:
+            for j in jobs:
+                j.resample()
+            with timer.phase("cache"):
+                X = torch.stack([j.X for j in jobs])
+                Y = torch.stack([j.Y for j in jobs])
+        with timer.phase("batch"):
+            perms = torch.stack([torch.randperm(n, device=dev, generator=j.gen) for j in jobs])
+        for i in range(steps_per_epoch):
+            with timer.phase("batch"):
+                idx = perms[:, i * b : (i + 1) * b]
+                xb = torch.gather(X, 1, idx[..., None].expand(-1, -1, 3))
+                yb = torch.gather(Y, 1, idx)
+            with timer.phase("forward"):
+                per_part = _losses(cfg.train.loss, net(xb), yb, lo, hi)
+            with timer.phase("backward"):
+                opt.zero_grad(set_to_none=True)
+                per_part.sum().backward()
+            with timer.phase("optimizer"):
+                opt.step()
+            running += per_part.detach()
+            count += 1
+            for j in jobs:
+                j.step += 1
+                j.samples += min(b, n - i * b)
+            if count >= cfg.train.log_every or i == steps_per_epoch - 1:
+                losses = (running / count).tolist()  # the one read-back per log_every steps
+                running.zero_()
+                count = 0
+                for j, loss in zip(jobs, losses, strict=True):
+                    j.report_training(epoch, loss, force=i == steps_per_epoch - 1)
+        net.copy_to([j.model for j in jobs])
+        for j in jobs:
+            j.epoch = epoch
+            j.validate(epoch)
+        seconds = {k: (v - mark.get(k, 0.0)) / P for k, v in timer.snapshot().items()}
+        wall = time.perf_counter() - wall0
+        for j in jobs:
+            j.emit(ev.PhaseTimes("epoch", epoch, top_level(seconds), wall))
+            j.epoch_tables.append({"epoch": epoch, "seconds": seconds, "wall_s": wall, "group_parts": P})
+            j.log(epoch_breakdown(epoch, top_level(seconds), wall) + f"\n(phases: the share of a group of {P} parts)")
+    totals = timer.snapshot()
+    for j in jobs:
+        for key, value in totals.items():
+            j.timer.totals[key] += value / P
+
+
+def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
+    """begin + setup each job, train them together, then conclude and finish each; returns summaries.
+
+    A part that fails to load or set up is reported as failed (its summary says why) and the rest go on.
+    """
+    from core.worker import failure_event, write_failed_summary
+
+    results: dict[int, dict[str, Any]] = {}
+    ready: list[tuple[int, SDFJob]] = []
+    for k, job in enumerate(jobs):
+        try:
+            job.begin()
+            job.setup()
+            ready.append((k, job))
+        except Exception as exc:  # noqa: BLE001 - one part never stops the group
+            failed = failure_event(exc)
+            write_failed_summary(job.run_dir, job.part_path, failed)
+            job.emit(failed)
+            results[k] = {"status": "failed", "part": job.part_path, "error": failed.message}
+    if ready:
+        train_together([job for _, job in ready])
+    for k, job in ready:
+        results[k] = job.finish(job.conclude())
+    return [results[k] for k in range(len(jobs))]
