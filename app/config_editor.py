@@ -1,0 +1,150 @@
+"""The parameter editor: every field of a RunConfig as an editable row, its docstring as the tooltip.
+
+Rows come from ``core.config.iter_fields``; choices become combo boxes, booleans check boxes, ints spin
+boxes, floats and strings line edits. ``config()`` reads the rows back into a validated RunConfig and
+raises ConfigError with a one-line message when a value cannot be used.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QLineEdit,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
+
+from core import config as C
+
+#: Fields the setup panel sets itself (preset picker, device picker).
+HIDDEN = ("preset", "device")
+
+
+class ConfigEditor(QTreeWidget):
+    """Sections as top-level rows, fields as children with an editor widget in column 1."""
+
+    edited = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setColumnCount(2)
+        self.setHeaderLabels(["Parameter", "Value"])
+        self.setAlternatingRowColors(True)
+        self.setUniformRowHeights(True)
+        self._editors: dict[str, QWidget] = {}
+        self._kinds: dict[str, type] = {}
+        self._base = C.RunConfig()
+        self._build(self._base)
+        self.setColumnWidth(0, 170)
+
+    def _build(self, cfg: C.RunConfig) -> None:
+        sections: dict[str, QTreeWidgetItem] = {}
+        for path, f, value in C.iter_fields(cfg):
+            if path in HIDDEN:
+                continue
+            section = path.split(".")[0] if "." in path else "run"
+            parent = sections.get(section)
+            if parent is None:
+                parent = QTreeWidgetItem(self, [section])
+                doc = C.RunConfig.__dataclass_fields__.get(section)
+                parent.setToolTip(0, doc.metadata.get("doc", "") if doc else "Run")
+                parent.setExpanded(section in ("run", "sampling", "model", "train"))
+                sections[section] = parent
+            item = QTreeWidgetItem(parent, [path.split(".")[-1]])
+            doc = f.metadata.get("doc", "")
+            flags = ", ".join(f.metadata.get("flags", ()) or ())
+            tip = f"{path}: {doc}" + (f"\n(command line: {flags})" if flags else "")
+            item.setToolTip(0, tip)
+            editor = self._make_editor(value, f.metadata.get("choices"))
+            editor.setToolTip(tip)
+            self.setItemWidget(item, 1, editor)
+            self._editors[path] = editor
+            self._kinds[path] = type(value)
+
+    def _make_editor(self, value: Any, choices: tuple[str, ...] | None) -> QWidget:
+        if choices:
+            w = QComboBox()
+            w.addItems(list(choices))
+            w.currentIndexChanged.connect(self.edited)
+            return w
+        if isinstance(value, bool):
+            w = QCheckBox()
+            w.toggled.connect(self.edited)
+            return w
+        if isinstance(value, int):
+            w = QSpinBox()
+            w.setRange(-(2**31) + 1, 2**31 - 1)
+            w.setGroupSeparatorShown(True)
+            w.valueChanged.connect(self.edited)
+            return w
+        w = QLineEdit()
+        w.textEdited.connect(self.edited)
+        return w
+
+    # ------------------------------------------------------------------ values
+    def set_config(self, cfg: C.RunConfig) -> None:
+        """Show ``cfg`` (kept as the base for hidden fields and for reset)."""
+        self._base = copy.deepcopy(cfg)
+        for path, _, value in C.iter_fields(cfg):
+            editor = self._editors.get(path)
+            if editor is None:
+                continue
+            editor.blockSignals(True)
+            if isinstance(editor, QComboBox):
+                editor.setCurrentText(str(value))
+            elif isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QSpinBox):
+                editor.setValue(int(value))
+            elif isinstance(editor, QLineEdit):
+                editor.setText(repr(value) if isinstance(value, float) else str(value))
+            editor.blockSignals(False)
+
+    def value(self, path: str) -> Any:
+        editor = self._editors[path]
+        if isinstance(editor, QComboBox):
+            return editor.currentText()
+        if isinstance(editor, QCheckBox):
+            return editor.isChecked()
+        if isinstance(editor, QSpinBox):
+            return editor.value()
+        return editor.text()  # type: ignore[union-attr]
+
+    def set_value(self, path: str, value: Any) -> None:
+        """Set one row as a user would (tests and scripted mode)."""
+        editor = self._editors[path]
+        if isinstance(editor, QComboBox):
+            editor.setCurrentText(str(value))
+        elif isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif isinstance(editor, QSpinBox):
+            editor.setValue(int(value))
+        else:
+            editor.setText(str(value))  # type: ignore[union-attr]
+
+    def config(self) -> C.RunConfig:
+        """The edited config, validated; raises ConfigError."""
+        cfg = copy.deepcopy(self._base)
+        for path in self._editors:
+            C.set_path(cfg, path, self.value(path))
+        C.validate(cfg)
+        return cfg
+
+    def changed_paths(self) -> list[str]:
+        """Rows that differ from the base config."""
+        out = []
+        for path, _, value in C.iter_fields(self._base):
+            if path in self._editors:
+                try:
+                    if C.coerce(self.value(path), type(value), path) != value:
+                        out.append(path)
+                except C.ConfigError:
+                    out.append(path)
+        return out

@@ -1,0 +1,316 @@
+"""The window's handle on one worker process: start, command, stop, kill, and typed Qt signals.
+
+A :class:`JobClient` owns at most one live job process at a time, started fresh per job from
+``multiprocessing.get_context("spawn")`` with ``core.worker.worker_main`` as the target. A QTimer drains
+the event queue every ``poll_ms`` milliseconds in batches and re-emits each event as a typed signal, so
+nothing here ever blocks the event loop. Torch-free: the worker imports the engine, never this process.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing as mp
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core import events as ev
+from core.config import RunConfig, to_dict
+
+
+class JobState:
+    """States of a :class:`JobClient` (plain strings so they print and compare easily)."""
+
+    IDLE = "Idle"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    STOPPING = "Stopping"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+    CRASHED = "Crashed"
+
+    ACTIVE = (STARTING, RUNNING, PAUSED, STOPPING)
+    ENDED = (IDLE, FINISHED, FAILED, CRASHED)
+
+
+_TYPED = {
+    ev.Started: "started",
+    ev.Progress: "progress",
+    ev.Metrics: "metrics",
+    ev.PhaseTimes: "phase_times",
+    ev.Artifact: "artifact",
+    ev.Log: "log",
+    ev.SliceResult: "slice_result",
+    ev.PointProbe: "point_probe",
+    ev.Finished: "finished",
+    ev.Failed: "failed",
+}
+
+
+class JobClient(QObject):
+    """Runs one job in a fresh spawned worker and turns its events into Qt signals.
+
+    API:
+      - ``start(part, cfg, run_dir)``: spawn a worker for ``part`` (path) with ``cfg`` (RunConfig) writing
+        into ``run_dir``; a worker still serving a previous job is told to stop and reaped in the
+        background. State goes Starting, then Running at the first event.
+      - ``send(command)``: put a command (``core.events`` Pause, Resume, Stop, ReconstructNow,
+        ProfileSteps, SliceRequest, ProbeRequest) on the worker's queue; False if no worker is alive.
+      - ``pause()`` / ``resume()``: Pause/Resume with the matching state change.
+      - ``stop()``: cooperative Stop; if the worker has not ended after ``stop_grace_s`` it is
+        terminated, then killed ``kill_grace_s`` later; it is always joined. Non-blocking.
+      - ``kill()``: SIGKILL the worker at once (tests use it to simulate a crash).
+      - ``shutdown(timeout)``: for window close: Stop, then terminate/kill within ``timeout``; blocks.
+      - ``state`` (a :class:`JobState` string), ``run_dir``, ``pid``, ``last_logs`` (recent log lines).
+    After Finished the worker keeps serving slice/probe/reconstruct requests until ``stop()`` or the
+    next ``start()``.
+
+    Signals: ``event(object)`` carries every event; typed ones: ``started``, ``progress``, ``metrics``,
+    ``phase_times``, ``artifact``, ``log``, ``slice_result``, ``point_probe``, ``finished``, ``failed``
+    (each with the event object); ``crashed(str message, str details)`` when the process ends without
+    Finished/Failed; ``state_changed(str)``; ``batch_done()`` after each drained batch.
+    """
+
+    event = Signal(object)
+    started = Signal(object)
+    progress = Signal(object)
+    metrics = Signal(object)
+    phase_times = Signal(object)
+    artifact = Signal(object)
+    log = Signal(object)
+    slice_result = Signal(object)
+    point_probe = Signal(object)
+    finished = Signal(object)
+    failed = Signal(object)
+    crashed = Signal(str, str)
+    state_changed = Signal(str)
+    batch_done = Signal()
+
+    def __init__(self, parent: QObject | None = None, poll_ms: int = 40, max_batch: int = 500) -> None:
+        super().__init__(parent)
+        self._ctx = mp.get_context("spawn")
+        self._proc: Any = None
+        self._cmd_q: Any = None
+        self._evt_q: Any = None
+        self._retiring: list[tuple[Any, Any, Any, float]] = []
+        self._state = JobState.IDLE
+        self._stop_deadline: float | None = None
+        self._stop_requested = False
+        self.stop_grace_s = 60.0
+        self.kill_grace_s = 3.0
+        self.max_batch = max_batch
+        self.run_dir: Path | None = None
+        self.last_logs: collections.deque[str] = collections.deque(maxlen=20)
+        self._timer = QTimer(self)
+        self._timer.setInterval(poll_ms)
+        self._timer.timeout.connect(self._tick)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+
+    def is_active(self) -> bool:
+        return self._state in JobState.ACTIVE
+
+    def start(self, part: str, cfg: RunConfig, run_dir: str | Path) -> None:
+        from core.worker import worker_main  # torch-free at import time
+
+        self._retire_current()
+        self.run_dir = Path(run_dir)
+        self.last_logs.clear()
+        self._stop_requested = False
+        self._stop_deadline = None
+        self._cmd_q, self._evt_q = self._ctx.Queue(), self._ctx.Queue()
+        args = (str(part), to_dict(cfg), str(run_dir), self._cmd_q, self._evt_q, True)
+        self._proc = self._ctx.Process(target=worker_main, args=args, name="isoscope-worker", daemon=True)
+        self._set_state(JobState.STARTING)
+        self._proc.start()
+        self._timer.start()
+
+    def send(self, command: Any) -> bool:
+        if self._proc is None or not self._proc.is_alive():
+            return False
+        try:
+            self._cmd_q.put(command)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def pause(self) -> None:
+        if self._state == JobState.RUNNING and self.send(ev.Pause()):
+            self._set_state(JobState.PAUSED)
+
+    def resume(self) -> None:
+        if self._state == JobState.PAUSED and self.send(ev.Resume()):
+            self._set_state(JobState.RUNNING)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._stop_requested = True
+        self._stop_deadline = time.monotonic() + (self.stop_grace_s if self.is_active() else self.kill_grace_s)
+        self.send(ev.Stop())
+        if self.is_active():
+            self._set_state(JobState.STOPPING)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Stop every worker this client owns, waiting at most about ``timeout`` seconds."""
+        self._retire_current()
+        end = time.monotonic() + timeout
+        for proc, cmd_q, evt_q, _ in self._retiring:
+            proc.join(max(0.0, end - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+            _close_queues(cmd_q, evt_q)
+        self._retiring.clear()
+        self._timer.stop()
+
+    # ------------------------------------------------------------------ internals
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def _retire_current(self) -> None:
+        """Hand the current worker to the background reaper (Stop now, terminate/kill later)."""
+        if self._proc is None:
+            return
+        if self._proc.is_alive():
+            try:
+                self._cmd_q.put(ev.Stop())
+            except (OSError, ValueError):
+                pass
+        self._retiring.append((self._proc, self._cmd_q, self._evt_q, time.monotonic() + self.kill_grace_s))
+        self._proc = self._cmd_q = self._evt_q = None
+        if self.is_active():
+            self._set_state(JobState.IDLE)
+
+    def _reap_retired(self) -> None:
+        keep = []
+        for proc, cmd_q, evt_q, deadline in self._retiring:
+            _drain(evt_q, 10_000)  # keep its queue from filling while it winds down
+            if not proc.is_alive():
+                proc.join(0)
+                _close_queues(cmd_q, evt_q)
+                continue
+            now = time.monotonic()
+            if now > deadline + self.kill_grace_s:
+                proc.kill()
+            elif now > deadline:
+                proc.terminate()
+            keep.append((proc, cmd_q, evt_q, deadline))
+        self._retiring = keep
+
+    def _tick(self) -> None:
+        self._reap_retired()
+        if self._proc is None:
+            if not self._retiring:
+                self._timer.stop()
+            return
+        alive = self._proc.is_alive()
+        batch = _drain(self._evt_q, self.max_batch)
+        if not alive:
+            batch += _drain(self._evt_q, 100_000)  # whatever the feeder flushed before the exit
+        for event in batch:
+            self._dispatch(event)
+        if batch:
+            self.batch_done.emit()
+        if self._proc is None:
+            return
+        if not alive:
+            self._on_exit()
+        elif self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
+            self._escalate()
+
+    def _dispatch(self, event: Any) -> None:
+        if isinstance(event, ev.Log):
+            self.last_logs.append(f"[{event.level}] {event.text}")
+        if self._state == JobState.STARTING and not isinstance(event, (ev.Finished, ev.Failed)):
+            self._set_state(JobState.RUNNING)
+        if isinstance(event, ev.Finished):
+            self._set_state(JobState.FINISHED)
+            if self._stop_requested:  # the job used our Stop; end the serving loop too
+                self.send(ev.Stop())
+                self._stop_deadline = time.monotonic() + self.kill_grace_s + 2.0
+        elif isinstance(event, ev.Failed):
+            self._set_state(JobState.FAILED)
+        self.event.emit(event)
+        name = _TYPED.get(type(event))
+        if name is not None:
+            getattr(self, name).emit(event)
+
+    def _escalate(self) -> None:
+        proc = self._proc
+        overdue = time.monotonic() - (self._stop_deadline or 0.0)
+        if overdue > self.kill_grace_s:
+            proc.kill()
+        else:
+            proc.terminate()
+
+    def _on_exit(self) -> None:
+        proc = self._proc
+        proc.join(0.5)
+        code = proc.exitcode
+        _close_queues(self._cmd_q, self._evt_q)
+        self._proc = self._cmd_q = self._evt_q = None
+        if self._state in (JobState.FINISHED, JobState.FAILED):
+            return
+        if self._state == JobState.STOPPING and self._stop_requested and code is not None and code < 0:
+            message = f"worker stopped by force (exit code {code}) before it finished"
+        else:
+            message = f"worker crashed (exit code {code})"
+        details = "\n".join(self.last_logs)
+        tail = _tail(self.run_dir / "log.txt", 15) if self.run_dir else ""
+        if tail and tail not in details:
+            details = (details + "\n" + tail).strip()
+        self._set_state(JobState.CRASHED)
+        self.crashed.emit(message, details)
+
+
+def _drain(q: Any, limit: int) -> list[Any]:
+    out: list[Any] = []
+    if q is None:
+        return out
+    while len(out) < limit:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            break
+        except (EOFError, OSError, ValueError):
+            break
+    return out
+
+
+def _close_queues(*queues: Any) -> None:
+    for q in queues:
+        if q is None:
+            continue
+        try:
+            q.cancel_join_thread()
+            q.close()
+        except (OSError, ValueError):
+            pass
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""

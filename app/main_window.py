@@ -1,0 +1,457 @@
+"""The main window: setup and runs on the left, live plots and the 3D viewport in the centre, a log below.
+
+Every event, live from the :class:`JobClient` or replayed from a past run's metrics.jsonl, goes through
+:meth:`MainWindow.handle_event`, so a reopened run looks exactly as it did live. Other panels join with
+:meth:`MainWindow.add_panel` and subscribe to ``window.client`` signals (``event`` carries everything).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDockWidget, QLabel, QMainWindow, QPlainTextEdit, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+    QTabWidget, QVBoxLayout, QWidget,
+)  # fmt: skip
+
+from app.devices import ResourceSampler, memory_problem
+from app.job_client import JobClient, JobState
+from app.plots import PlotsPanel, format_eta
+from app.runs_panel import RunsPanel
+from app.settings import Settings
+from app.setup_panel import SetupPanel
+from core import events as ev
+from core.config import ConfigError
+from core.runs import RunFollower, default_root, new_run_dir, read_run
+
+LOG_LINES = 3000
+_BANNER = {"error": "#5c1f24", "warning": "#5a4a16", "info": "#1f3b5c"}
+
+
+class MainWindow(QMainWindow):
+    """See the module docstring. ``job_done(state)`` fires when a job (or a whole batch) has ended."""
+
+    job_done = Signal(str)
+
+    def __init__(self, runs_root: str | Path | None = None, lazy_viewport: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("isoscope")
+        self.setAcceptDrops(True)
+        self.resize(1560, 940)
+        self.settings = Settings()
+        self.runs_root = Path(runs_root) if runs_root else default_root()
+        self.client = JobClient(self)
+        self.viewport: Any = None
+        self.device_name = ""
+        self.current_part: str | None = None
+        self._batch: list[Path] = []
+        self._follower: RunFollower | None = None
+        self._t_start = time.monotonic()
+        self._build_toolbar()
+        self._build_docks()
+        self._build_centre()
+        self._build_status()
+        self._connect()
+        self._restore()
+        self._res = ResourceSampler()
+        self._timers = [QTimer(self), QTimer(self)]
+        self._timers[0].timeout.connect(self._sample_resources)
+        self._timers[0].start(1000)
+        self._timers[1].timeout.connect(self._follow)
+        self._update_actions(JobState.IDLE)
+        if lazy_viewport:
+            QTimer.singleShot(0, self.ensure_viewport)
+        else:
+            self.ensure_viewport()
+
+    # ------------------------------------------------------------------ layout
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Run")
+        tb.setObjectName("run_toolbar")
+        self.act_open = tb.addAction("Open part…", lambda: self.setup._browse())
+        self.act_start = tb.addAction("▶ Start", self.start)
+        self.act_pause = tb.addAction("⏸ Pause", self.toggle_pause)
+        self.act_stop = tb.addAction("■ Stop", self.stop_job)
+        tb.addSeparator()
+        self.act_recon = tb.addAction("Reconstruct now", self.reconstruct_now)
+        self.recon_res = QSpinBox()
+        self.recon_res.setRange(16, 1024)
+        self.recon_res.setSingleStep(16)
+        self.recon_res.setValue(128)
+        self.recon_res.setToolTip("Marching-cubes resolution for Reconstruct now")
+        tb.addWidget(self.recon_res)
+        tb.addSeparator()
+        self.act_profile = tb.addAction("Profile", self.profile_steps)
+        self.profile_n = QSpinBox()
+        self.profile_n.setRange(1, 10_000)
+        self.profile_n.setValue(20)
+        self.profile_n.setToolTip("Steps to capture with torch.profiler")
+        tb.addWidget(self.profile_n)
+        self.act_start.setToolTip("Start a fresh worker for the chosen part, preset and device")
+        self.act_stop.setToolTip("Stop cooperatively (save, reconstruct); force after a grace period")
+
+    def _build_docks(self) -> None:
+        self.setup = SetupPanel()
+        self.runs = RunsPanel(self.runs_root)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.setup, "Setup")
+        self.left_tabs.addTab(self.runs, "Runs")
+        left = QDockWidget("Job", self)
+        left.setObjectName("job_dock")
+        left.setWidget(self.left_tabs)
+        left.setMinimumWidth(360)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(LOG_LINES)
+        self.log_view.setStyleSheet("font-family: monospace; font-size: 9pt")
+        bottom = QDockWidget("Log", self)
+        bottom.setObjectName("log_dock")
+        bottom.setWidget(self.log_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, bottom)
+        self.resizeDocks([bottom], [150], Qt.Orientation.Vertical)
+
+    def _build_centre(self) -> None:
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        self.tabs = QTabWidget()
+        self.plots = PlotsPanel()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.plots)
+        self.viewport_holder = QWidget()
+        QVBoxLayout(self.viewport_holder).setContentsMargins(0, 0, 0, 0)
+        self.splitter.addWidget(self.viewport_holder)
+        self.splitter.setSizes([640, 560])
+        self.tabs.addTab(self.splitter, "Monitor")
+        self.profile_table = QTableWidget(0, 4)
+        self.profile_table.setHorizontalHeaderLabels(["Operator", "Calls", "Self ms", "Total CPU ms"])
+        self.profile_table.horizontalHeader().setStretchLastSection(True)
+        self.profile_table.setColumnWidth(0, 380)
+        self.add_panel("Profile", self.profile_table)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(centre)
+
+    def _build_status(self) -> None:
+        self.status_labels: dict[str, QLabel] = {}
+        for key in ("state", "step", "epoch", "rate", "eta", "device"):
+            label = QLabel("")
+            label.setMinimumWidth(90)
+            self.statusBar().addPermanentWidget(label)
+            self.status_labels[key] = label
+        self._set_status(state="Idle")
+
+    def add_panel(self, name: str, widget: QWidget) -> int:
+        """Add a tab beside the monitor; the panel may subscribe to ``self.client`` signals."""
+        return self.tabs.addTab(widget, name)
+
+    def ensure_viewport(self) -> Any:
+        """Build the 3D viewport (deferred after the window shows: pyvista takes a moment to import)."""
+        if self.viewport is None:
+            from app.viewport import Viewport
+
+            self.viewport = Viewport(self.viewport_holder)
+            self.viewport_holder.layout().addWidget(self.viewport)
+            if self.current_part:
+                self._show_part(self.current_part)
+        return self.viewport
+
+    def _connect(self) -> None:
+        c = self.client
+        c.event.connect(self.handle_event)
+        c.state_changed.connect(self._update_actions)
+        c.crashed.connect(self._on_crashed)
+        self.setup.message.connect(self.show_message)
+        self.runs.message.connect(self.show_message)
+        self.setup.part_changed.connect(self._on_part_changed)
+        self.runs.open_requested.connect(self.open_run)
+        self.runs.overlay_requested.connect(self.overlay_run)
+
+    def _restore(self) -> None:
+        geometry, state = self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self.setup.set_recent(self.settings.recent_files())
+        self.setup.apply_preset(self.settings.last_preset())
+        if self.settings.last_device():
+            self.setup.set_device(self.settings.last_device())
+
+    # ------------------------------------------------------------------ messages
+    def show_message(self, level: str, text: str) -> None:
+        """Log a message; warnings and errors also show in the banner and the status bar."""
+        self.append_log(level, text)
+        self.statusBar().showMessage(text, 15000)
+        if level in ("error", "warning"):
+            self.banner.setText(text)
+            self.banner.setStyleSheet(f"background: {_BANNER[level]}; color: #f0f0f0; padding: 6px;")
+            self.banner.show()
+
+    def clear_banner(self) -> None:
+        self.banner.hide()
+        self.banner.setText("")
+
+    def append_log(self, level: str, text: str) -> None:
+        colour = {"error": "#e06c75", "warning": "#e5c07b"}.get(level)
+        stamp = time.strftime("%H:%M:%S")
+        if colour:
+            self.log_view.appendHtml(f'<span style="color:{colour}">{stamp} {html.escape(text)}</span>')
+        else:
+            self.log_view.appendHtml(f"<span>{stamp} {html.escape(text)}</span>".replace("\n", "<br>"))
+
+    def _set_status(self, **values: str) -> None:
+        for key, value in values.items():
+            self.status_labels[key].setText(value)
+
+    # ------------------------------------------------------------------ jobs
+    def start(self) -> bool:
+        """Start a job for the chosen part(s) with the edited config; False with a message if refused."""
+        if self.client.is_active():
+            self.show_message("warning", "a job is running: stop it first")
+            return False
+        if not self.setup.parts:
+            self.show_message("error", "choose a part first (Open…, drop a file, Recent, or a folder)")
+            return False
+        try:
+            cfg = self.setup.config()
+        except ConfigError as exc:
+            self.show_message("error", f"invalid setting: {exc}")
+            return False
+        problem = memory_problem(cfg, self.setup.device())
+        if problem:
+            self.show_message("error", problem)
+            return False
+        self._cfg = cfg
+        self._batch = list(self.setup.parts)
+        self.settings.set_last_preset(self.setup.preset_box.currentText())
+        self.settings.set_last_device(cfg.device)
+        self.setup.set_recent(self.settings.add_recent(self.setup.part_edit.text()))
+        return self._start_next()
+
+    def _start_next(self) -> bool:
+        if not self._batch:
+            return False
+        part = str(self._batch.pop(0))
+        try:
+            run_dir = new_run_dir(self.runs_root, part, self._cfg.job)
+        except OSError as exc:
+            self.show_message("error", f"cannot create a run directory under {self.runs_root}: {exc}")
+            return False
+        self._stop_following()
+        self.clear_banner()
+        self._reset_views(part)
+        self.device_name = self._cfg.device
+        self.append_log("info", f"starting {Path(part).name} with preset {self._cfg.preset} on {self._cfg.device}")
+        self.client.start(part, self._cfg, run_dir)
+        return True
+
+    def stop_job(self) -> None:
+        """Stop the job (and the rest of a batch)."""
+        self._batch.clear()
+        self.client.stop()
+
+    def toggle_pause(self) -> None:
+        if self.client.state == JobState.PAUSED:
+            self.client.resume()
+        else:
+            self.client.pause()
+
+    def reconstruct_now(self) -> None:
+        if not self.client.send(ev.ReconstructNow(self.recon_res.value())):
+            self.show_message("warning", "no worker to reconstruct with: start a run first")
+
+    def profile_steps(self) -> None:
+        if self.client.state not in (JobState.RUNNING,) or not self.client.send(ev.ProfileSteps(self.profile_n.value())):
+            self.show_message("warning", "profiling needs a running job")
+
+    def _update_actions(self, state: str) -> None:
+        active = state in JobState.ACTIVE
+        self.act_start.setEnabled(not active)
+        self.act_pause.setEnabled(state in (JobState.RUNNING, JobState.PAUSED))
+        self.act_pause.setText("▶ Resume" if state == JobState.PAUSED else "⏸ Pause")
+        self.act_stop.setEnabled(active or self.client.pid is not None)
+        self.act_profile.setEnabled(state == JobState.RUNNING)
+        self._set_status(state=state)
+
+    def _on_crashed(self, message: str, details: str) -> None:
+        self.show_message("error", f"{message}; the curves so far are kept. Last log lines are in the log pane.")
+        if details:
+            self.append_log("error", details)
+        self._job_ended(JobState.CRASHED)
+
+    def _job_ended(self, state: str) -> None:
+        if self._batch:
+            QTimer.singleShot(300, self._start_next)
+        else:
+            self.runs.refresh()
+            self.job_done.emit(state)
+
+    # ------------------------------------------------------------------ events (live and replayed)
+    def handle_event(self, e: Any, replay: bool = False) -> None:
+        self.plots.handle(e)
+        if isinstance(e, ev.Progress):
+            self._set_status(step=f"step {e.step:,}/{e.total_steps:,}", epoch=f"epoch {e.epoch}/{e.total_epochs}",
+                             rate=f"{e.samples_per_s:,.0f} samples/s", eta=f"ETA {format_eta(e.eta_s)}")  # fmt: skip
+        elif isinstance(e, ev.Metrics):
+            self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
+        elif isinstance(e, ev.Started):
+            self._set_status(device=e.device)
+        elif isinstance(e, ev.Artifact):
+            self._on_artifact(e)
+        elif isinstance(e, ev.Log):
+            self.append_log(e.level, e.text)
+        elif isinstance(e, ev.Finished):
+            self._on_finished(e, replay)
+        elif isinstance(e, ev.Failed):
+            self.show_message("error", f"the run failed: {e.message}")
+            if e.traceback:
+                self.append_log("error", e.traceback)
+            if not replay:
+                self._job_ended(JobState.FAILED)
+
+    def _on_artifact(self, a: ev.Artifact) -> None:
+        if a.kind == "profile":
+            self._show_profile(a.info.get("top", []))
+            self.append_log("info", f"profile written: {a.path} (trace {a.info.get('trace', '')})")
+            return
+        if a.kind not in ("points", "mesh") or not Path(a.path).exists():
+            return
+        vp = self.ensure_viewport()
+        try:
+            vp.set_points(a.path) if a.kind == "points" else vp.set_fit_mesh(a.path)
+        except (OSError, ValueError, KeyError) as exc:
+            self.show_message("warning", f"cannot show {a.kind} from {a.path}: {exc}")
+
+    def _on_finished(self, f: ev.Finished, replay: bool) -> None:
+        s = f.summary
+        rate = s.get("train_samples_per_s")
+        if rate:
+            self._set_status(rate=f"{rate:,.0f} samples/s", eta="done")
+        parts = [f"run {f.status} in {s.get('wall_s', 0):.1f} s"]
+        if s.get("chamfer_l1") is not None:
+            parts.append(f"Chamfer-L1 {s['chamfer_l1']:.4g} ({100 * s.get('chamfer_l1_over_diagonal', 0):.2f}% of the diagonal)")
+        if s.get("advice"):
+            self.show_message("warning", str(s["advice"]))
+        self.append_log("info", ", ".join(parts))
+        if not replay:
+            self._job_ended(JobState.FINISHED)
+
+    def _show_profile(self, rows: list[dict]) -> None:
+        self.profile_table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            values = (r.get("name", ""), r.get("calls", 0), r.get("self_ms", 0.0), r.get("total_cpu_ms", 0.0))
+            for j, v in enumerate(values):
+                self.profile_table.setItem(i, j, QTableWidgetItem(f"{v:.3f}" if isinstance(v, float) else str(v)))
+        self.tabs.setCurrentWidget(self.profile_table)
+
+    # ------------------------------------------------------------------ parts and runs
+    def _on_part_changed(self, part: str) -> None:
+        if not self.client.is_active():
+            self._show_part(part)
+
+    def _show_part(self, part: str) -> None:
+        self.current_part = part
+        if self.viewport is not None:
+            try:
+                self.viewport.set_part(part)
+            except (OSError, ValueError) as exc:
+                self.show_message("warning", f"cannot show the part: {exc}")
+
+    def _reset_views(self, part: str | None) -> None:
+        self.plots.reset()
+        self.plots.clear_overlays()
+        self.profile_table.setRowCount(0)
+        if self.viewport is not None:
+            self.viewport.clear()
+        if part and Path(part).exists():
+            self._show_part(part)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a past (or running) run's curves, timings and mesh, replayed through the live handlers."""
+        if self.client.is_active():
+            self.show_message("warning", "a job is running: stop it before opening another run")
+            return False
+        try:
+            run = read_run(path)
+        except (OSError, ValueError) as exc:
+            self.show_message("error", f"cannot open run: {exc}")
+            return False
+        self._stop_following()
+        self.clear_banner()
+        self._reset_views(run.part)
+        meshes = [e for e in run.events if isinstance(e, ev.Artifact) and e.kind == "mesh"]
+        for e in run.events:
+            if not (isinstance(e, ev.Artifact) and e.kind == "mesh" and e is not meshes[-1]):
+                self.handle_event(e, replay=True)
+        self.plots.refresh()
+        self.append_log("info", f"opened run {run.path} ({run.status})")
+        if not run.summary:
+            self._follower = RunFollower(run.path)
+            self._follower.offset = (run.path / "metrics.jsonl").stat().st_size if (run.path / "metrics.jsonl").exists() else 0
+            self._timers[1].start(500)
+        return True
+
+    def overlay_run(self, path: str | Path) -> None:
+        try:
+            run = read_run(path)
+        except (OSError, ValueError) as exc:
+            self.show_message("error", f"cannot overlay run: {exc}")
+            return
+        self.plots.add_overlay(Path(run.path).name[-28:], run.events)
+
+    def _follow(self) -> None:
+        if self._follower is None:
+            return
+        for e in self._follower.poll():
+            self.handle_event(e, replay=True)
+            if isinstance(e, (ev.Finished, ev.Failed)):
+                self._stop_following()
+
+    def _stop_following(self) -> None:
+        self._follower = None
+        self._timers[1].stop()
+
+    def _sample_resources(self) -> None:
+        sample = self._res.sample(self.client.pid, self.device_name)
+        if sample is not None:
+            self.plots.add_resource_sample(time.monotonic() - self._t_start, *sample)
+
+    # ------------------------------------------------------------------ drag and drop, close
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+
+    def open_path(self, path: str) -> None:
+        """A dropped path: a run directory opens as a run, a folder as a batch, a file as a part."""
+        p = Path(path)
+        if p.is_dir() and (p / "config.json").exists():
+            self.open_run(p)
+        elif p.is_dir():
+            self.setup.set_folder(p)
+        else:
+            self.setup.set_part(p)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        for t in self._timers:
+            t.stop()
+        self.plots._timer.stop()
+        self.client.shutdown(timeout=3.0)
+        if self.viewport is not None:
+            self.viewport.close()
+        super().closeEvent(event)

@@ -1,0 +1,272 @@
+"""Live training plots (pyqtgraph): loss, per-epoch phase timings, live phase share, throughput, resources.
+
+Handlers only append to plain lists and mark the panel dirty; a 50 ms timer pushes the data into curves
+created once (``setData``), so the plots keep up with any event rate. Live events and the records of a
+past run's metrics.jsonl go through the same :meth:`PlotsPanel.handle`.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from core import events as ev
+
+#: Report order of the phases (as core.timing.PHASE_ORDER, which the GUI cannot import: it needs torch).
+PHASES = ("load", "sample", "cache", "batch", "forward", "backward", "optimizer", "validation",
+          "reconstruct", "metrics", "render", "write")  # fmt: skip
+_PALETTE = ("#8c8c8c", "#e6a23c", "#b07aa1", "#76b7b2", "#4e79a7", "#f28e2b", "#59a14f", "#edc948",
+            "#e15759", "#9c755f", "#ff9da7", "#bab0ac")  # fmt: skip
+PHASE_COLOURS = dict(zip(PHASES, _PALETTE, strict=True))
+OVERLAY_COLOURS = ("#c678dd", "#56b6c2", "#98c379", "#e5c07b")
+LIVE_WINDOW = 20  # live PhaseTimes records (about 10 s at 2 per second) in the rolling share
+
+
+def phase_colour(name: str) -> str:
+    if name in PHASE_COLOURS:
+        return PHASE_COLOURS[name]
+    return _PALETTE[hash(name) % len(_PALETTE)]
+
+
+def ordered(names: Any) -> list[str]:
+    names = set(names)
+    return [p for p in PHASES if p in names] + sorted(names - set(PHASES))
+
+
+def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+    w = pg.PlotWidget(background="#1e2127")
+    w.setTitle(title, color="#d7dae0", size="10pt")
+    font = QFont()
+    font.setPointSize(8)
+    for name, label in (("left", left), ("bottom", bottom)):
+        axis = w.getPlotItem().getAxis(name)
+        axis.setLabel(label, color="#abb2bf")
+        axis.setTickFont(font)
+        axis.setTextPen("#abb2bf")
+        axis.setPen("#5c6370")
+    w.showGrid(x=True, y=True, alpha=0.15)
+    w.setMinimumSize(220, 150)
+    return w
+
+
+class PlotsPanel(QWidget):
+    """The grid of live plots; see the module docstring."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(4)
+        self.loss_plot = _plot("Loss", "loss (log)", "step")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#d7dae0")
+        self.train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#61afef", width=2))
+        self.val_curve = self.loss_plot.plot(name="validation", pen=pg.mkPen("#e5a845", width=2), symbol="o",
+                                             symbolSize=6, symbolBrush="#e5a845", symbolPen=None)  # fmt: skip
+        for c in (self.train_curve, self.val_curve):
+            c.setDownsampling(auto=True, method="peak")
+            c.setClipToView(True)
+        self.epoch_plot = _plot("Time per epoch by phase", "seconds", "epoch")
+        self.epoch_legend = self.epoch_plot.addLegend(offset=(-5, 5), labelTextColor="#d7dae0", colCount=2)
+        self.share_plot = _plot("Phase share (live)", "", "% of wall time")
+        self.share_plot.setXRange(0, 100)
+        self.share_plot.getPlotItem().invertY(True)
+        self.rate_plot = _plot("Throughput", "samples/s", "step")
+        self.rate_curve = self.rate_plot.plot(pen=pg.mkPen("#98c379", width=2))
+        self.res_plot = _plot("Resources", "%", "time (s)")
+        self.res_plot.setYRange(0, 100)
+        self.res_plot.addLegend(offset=(-10, 10), labelTextColor="#d7dae0")
+        self.util_curve = self.res_plot.plot(name="util", pen=pg.mkPen("#61afef", width=2))
+        self.mem_curve = self.res_plot.plot(name="memory", pen=pg.mkPen("#e06c75", width=2))
+        grid.addWidget(self.loss_plot, 0, 0, 1, 2)
+        grid.addWidget(self.epoch_plot, 1, 0)
+        grid.addWidget(self.share_plot, 1, 1)
+        grid.addWidget(self.rate_plot, 2, 0)
+        grid.addWidget(self.res_plot, 2, 1)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 2)
+        self._epoch_items: list[Any] = []
+        self._share_items: list[Any] = []
+        self._overlays: list[Any] = []
+        self.reset()
+        self._timer = QTimer(self)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+
+    # ------------------------------------------------------------------ data
+    def reset(self) -> None:
+        """Forget the current run (overlays of other runs stay until clear_overlays)."""
+        self.train: tuple[list[float], list[float]] = ([], [])
+        self.val: tuple[list[float], list[float]] = ([], [])
+        self.rate: tuple[list[float], list[float]] = ([], [])
+        self.epochs: dict[int, dict[str, float]] = {}
+        self.live: collections.deque[dict[str, float]] = collections.deque(maxlen=LIVE_WINDOW)
+        self.total: dict[str, float] | None = None
+        self.resources: tuple[list[float], list[float], list[float]] = ([], [], [])
+        self.res_title = "Resources"
+        self.eta_s: float | None = None
+        self._dirty = {"loss", "epoch", "share", "rate", "res"}
+        self.updates = 0
+
+    def handle(self, event: Any) -> None:
+        """Take one event (live or replayed); unknown kinds are ignored."""
+        if isinstance(event, ev.Metrics):
+            self.on_metrics(event)
+        elif isinstance(event, ev.PhaseTimes):
+            self.on_phase_times(event)
+        elif isinstance(event, ev.Progress):
+            self.on_progress(event)
+
+    def on_metrics(self, m: ev.Metrics) -> None:
+        v = m.values
+        if "train_loss" in v and v["train_loss"] is not None:
+            self.train[0].append(m.step)
+            self.train[1].append(max(float(v["train_loss"]), 1e-12))
+            self._dirty.add("loss")
+        if "val_loss" in v and v["val_loss"] is not None:
+            self.val[0].append(m.step)
+            self.val[1].append(max(float(v["val_loss"]), 1e-12))
+            self._dirty.add("loss")
+
+    def on_phase_times(self, p: ev.PhaseTimes) -> None:
+        seconds = {k: float(s) for k, s in p.seconds.items() if s is not None}
+        if p.scope == "epoch":
+            self.epochs[p.epoch] = seconds
+            self._dirty.add("epoch")
+        elif p.scope == "live":
+            self.live.append(seconds)
+            self._dirty.add("share")
+        elif p.scope == "total":
+            self.total = seconds
+            self._dirty.add("share")
+
+    def on_progress(self, p: ev.Progress) -> None:
+        if p.stage == "train" and p.samples_per_s == p.samples_per_s:
+            self.rate[0].append(p.step)
+            self.rate[1].append(float(p.samples_per_s))
+            self.eta_s = p.eta_s
+            self._dirty.add("rate")
+
+    def add_resource_sample(self, t: float, util: float, mem: float, title: str) -> None:
+        self.resources[0].append(t)
+        self.resources[1].append(util)
+        self.resources[2].append(mem)
+        self.res_title = title
+        self._dirty.add("res")
+
+    def add_overlay(self, label: str, events: list[Any]) -> None:
+        """Draw another run's train and validation loss as dashed curves."""
+        colour = OVERLAY_COLOURS[len(self._overlays) // 2 % len(OVERLAY_COLOURS)]
+        train = [(e.step, e.values["train_loss"]) for e in events
+                 if isinstance(e, ev.Metrics) and e.values.get("train_loss") is not None]  # fmt: skip
+        val = [(e.step, e.values["val_loss"]) for e in events
+               if isinstance(e, ev.Metrics) and e.values.get("val_loss") is not None]  # fmt: skip
+        for rows, name, style in ((train, "train", pg.QtCore.Qt.PenStyle.DashLine),
+                                  (val, "val", pg.QtCore.Qt.PenStyle.DotLine)):  # fmt: skip
+            if rows:
+                x, y = np.asarray(rows, dtype=float).T
+                curve = self.loss_plot.plot(x, np.maximum(y, 1e-12), name=f"{label} {name}",
+                                            pen=pg.mkPen(colour, width=1.5, style=style))  # fmt: skip
+                self._overlays.append(curve)
+
+    def clear_overlays(self) -> None:
+        for curve in self._overlays:
+            self.loss_plot.removeItem(curve)
+        self._overlays.clear()
+
+    # ------------------------------------------------------------------ drawing
+    def refresh(self) -> None:
+        """Push pending data into the plots (called by the timer; call it directly after a replay)."""
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        if "loss" in dirty:
+            self.train_curve.setData(np.asarray(self.train[0], float), np.asarray(self.train[1], float))
+            self.val_curve.setData(np.asarray(self.val[0], float), np.asarray(self.val[1], float))
+        if "epoch" in dirty:
+            self._draw_epochs()
+        if "share" in dirty:
+            self._draw_share()
+        if "rate" in dirty:
+            self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float))
+            if self.rate[1]:
+                eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
+                self.rate_plot.setTitle(f"Throughput: {self.rate[1][-1]:,.0f} samples/s{eta}", color="#d7dae0")
+        if "res" in dirty:
+            t, u, m = (np.asarray(a, float) for a in self.resources)
+            self.util_curve.setData(t, u)
+            self.mem_curve.setData(t, m)
+            self.res_plot.setTitle(self.res_title, color="#d7dae0", size="10pt")
+        self.updates += 1
+
+    def _draw_epochs(self) -> None:
+        for item in self._epoch_items:
+            self.epoch_plot.removeItem(item)
+        self._epoch_items.clear()
+        self.epoch_legend.clear()
+        if not self.epochs:
+            return
+        epochs = sorted(self.epochs)
+        names = ordered(n for s in self.epochs.values() for n, v in s.items() if v > 0)
+        base = np.zeros(len(epochs))
+        for name in names:
+            h = np.array([self.epochs[e].get(name, 0.0) for e in epochs])
+            bar = pg.BarGraphItem(x=epochs, y0=base, height=h, width=0.7, brush=phase_colour(name), pen=None)
+            self.epoch_plot.addItem(bar)
+            self.epoch_legend.addItem(bar, name)
+            self._epoch_items.append(bar)
+            base = base + h
+        self.epoch_plot.setXRange(min(epochs) - 0.6, max(epochs) + 0.6, padding=0)
+        self.epoch_plot.setYRange(0, float(base.max()) * 1.1 or 1.0, padding=0)
+
+    def share_data(self) -> tuple[str, dict[str, float]]:
+        """(scope, {phase: percent}) as drawn: the whole run once it ended, else the rolling window."""
+        if self.total:
+            scope, seconds = "whole run", self.total
+        else:
+            scope, seconds = "live, last ~10 s", {}
+            for rec in self.live:
+                for k, v in rec.items():
+                    seconds[k] = seconds.get(k, 0.0) + v
+        total = sum(seconds.values())
+        if total <= 0:
+            return scope, {}
+        return scope, {k: 100.0 * seconds[k] / total for k in ordered(seconds) if seconds[k] > 0}
+
+    def _draw_share(self) -> None:
+        for item in self._share_items:
+            self.share_plot.removeItem(item)
+        self._share_items.clear()
+        scope, share = self.share_data()
+        self.share_plot.setTitle(f"Phase share ({scope})", color="#d7dae0", size="10pt")
+        if not share:
+            return
+        names = list(share)
+        ys = np.arange(len(names))
+        widths = np.array([share[n] for n in names])
+        bar = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=widths, brushes=[phase_colour(n) for n in names],
+                              pen=None)  # fmt: skip
+        self.share_plot.addItem(bar)
+        self._share_items.append(bar)
+        for y, n, w in zip(ys, names, widths, strict=True):
+            text = pg.TextItem(f"{w:.1f}%", color=QColor("#d7dae0"), anchor=(0, 0.5))
+            text.setPos(min(w, 82.0) + 1.0, y)
+            self.share_plot.addItem(text)
+            self._share_items.append(text)
+        self.share_plot.getPlotItem().getAxis("left").setTicks([[(float(y), n) for y, n in zip(ys, names, strict=True)]])
+        self.share_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "-"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -1,0 +1,62 @@
+"""Settings remembered between sessions (QSettings): window layout, recent files, last preset and device.
+
+The organisation and application names are fixed here; tests point QSettings at a temporary folder with
+``QSettings.setPath`` (IniFormat) before the window is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANISATION = "isoscope"
+APPLICATION = "isoscope"
+MAX_RECENT = 10
+
+
+def open_settings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
+
+
+class Settings:
+    """Typed access to the few values the window keeps."""
+
+    def __init__(self) -> None:
+        self.qs = open_settings()
+
+    def _get(self, key: str, default: Any = None) -> Any:
+        return self.qs.value(key, default)
+
+    def recent_files(self) -> list[str]:
+        value = self._get("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent(self, path: str) -> list[str]:
+        path = str(Path(path))
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.qs.setValue("recent_files", files[:MAX_RECENT])
+        return files[:MAX_RECENT]
+
+    def last_preset(self, default: str = "smoke") -> str:
+        return str(self._get("last_preset", default))
+
+    def set_last_preset(self, name: str) -> None:
+        self.qs.setValue("last_preset", name)
+
+    def last_device(self) -> str:
+        return str(self._get("last_device", ""))
+
+    def set_last_device(self, name: str) -> None:
+        self.qs.setValue("last_device", name)
+
+    def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
+        return self._get("geometry"), self._get("state")
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.qs.setValue("geometry", geometry)
+        self.qs.setValue("state", state)
+        self.qs.sync()

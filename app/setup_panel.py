@@ -1,0 +1,179 @@
+"""The setup panel: which part (file, recent, folder batch), which preset, which device, every parameter.
+
+Parts are checked with ``core.meshio.load_part`` (torch-free) as soon as they are chosen, so a bad file is
+refused at once with a one-line message instead of failing in the worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config_editor import ConfigEditor
+from app.devices import Device, detect_devices
+from core import config as C
+from core.meshio import PartError, load_part
+
+SMALL_PRESETS = ("tiny", "smoke", "dataset-smoke", "splat-smoke")
+
+
+def preset_names() -> list[str]:
+    """Small presets first, then the seed's, then the rest."""
+    rest = [n for n in C.PRESETS if n not in SMALL_PRESETS and n not in C.SEED_PRESETS]
+    return [n for n in SMALL_PRESETS if n in C.PRESETS] + list(C.SEED_PRESETS) + rest
+
+
+def parts_in_folder(folder: str | Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() == ".stl")
+
+
+class SetupPanel(QWidget):
+    """See the module docstring. ``message(level, text)`` reports problems to the window."""
+
+    message = Signal(str, str)
+    part_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.parts: list[Path] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        form = QFormLayout()
+        row = QHBoxLayout()
+        self.part_edit = QLineEdit()
+        self.part_edit.setPlaceholderText("drop an STL file or a folder here")
+        self.part_edit.setReadOnly(True)
+        self.browse_btn = QPushButton("Open…")
+        self.browse_btn.setToolTip("Open an STL part")
+        self.recent_btn = QToolButton()
+        self.recent_btn.setText("Recent")
+        self.recent_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self)
+        self.recent_btn.setMenu(self.recent_menu)
+        self.folder_btn = QPushButton("Folder…")
+        self.folder_btn.setToolTip("Fit every STL part in a folder, one after another")
+        row.addWidget(self.part_edit, 1)
+        for w in (self.browse_btn, self.recent_btn, self.folder_btn):
+            row.addWidget(w)
+        form.addRow("Part", row)
+        self.part_info = QLabel("")
+        self.part_info.setStyleSheet("color: #9aa0a6")
+        self.part_info.setWordWrap(True)
+        form.addRow("", self.part_info)
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(preset_names())
+        self.preset_box.setToolTip("A complete named configuration; the editor below starts from it")
+        self.device_box = QComboBox()
+        self.devices: list[Device] = detect_devices()
+        for d in self.devices:
+            self.device_box.addItem(d.label, d.name)
+        self.device_box.setToolTip("Where the worker trains (GPUs found with nvidia-ml-py or nvidia-smi)")
+        form.addRow("Preset", self.preset_box)
+        form.addRow("Device", self.device_box)
+        layout.addLayout(form)
+        self.editor = ConfigEditor()
+        layout.addWidget(self.editor, 1)
+        self.reset_btn = QPushButton("Reset to preset")
+        self.reset_btn.setToolTip("Discard the edits and show the preset's values again")
+        layout.addWidget(self.reset_btn)
+        self.browse_btn.clicked.connect(self._browse)
+        self.folder_btn.clicked.connect(self._browse_folder)
+        self.preset_box.currentTextChanged.connect(self.apply_preset)
+        self.reset_btn.clicked.connect(lambda: self.apply_preset(self.preset_box.currentText()))
+        self.apply_preset(self.preset_box.currentText())
+
+    # ------------------------------------------------------------------ parts
+    def set_part(self, path: str | Path) -> bool:
+        """Check and choose one part (or a folder of parts); False with a message when unusable."""
+        path = Path(path)
+        if path.is_dir():
+            return self.set_folder(path)
+        try:
+            part = load_part(path)
+        except PartError as exc:
+            self.message.emit("error", f"cannot use this part: {exc}")
+            return False
+        self.parts = [path]
+        self.part_edit.setText(str(path))
+        lo, hi = part.bbox
+        size = " x ".join(f"{h - lo_:.3g}" for lo_, h in zip(lo, hi, strict=True))
+        self.part_info.setText(f"{len(part.faces):,} triangles, {len(part.vertices):,} vertices, size {size}")
+        self.part_changed.emit(str(path))
+        return True
+
+    def set_folder(self, folder: str | Path) -> bool:
+        folder = Path(folder)
+        good, bad = [], []
+        for p in parts_in_folder(folder) if folder.is_dir() else []:
+            try:
+                load_part(p)
+                good.append(p)
+            except PartError as exc:
+                bad.append(str(exc))
+        for text in bad:
+            self.message.emit("warning", f"skipping: {text}")
+        if not good:
+            self.message.emit("error", f"{folder}: no usable STL parts in this folder")
+            return False
+        self.parts = good
+        self.part_edit.setText(str(folder))
+        self.part_info.setText(f"batch of {len(good)} parts: " + ", ".join(p.name for p in good[:6])
+                               + (" …" if len(good) > 6 else ""))  # fmt: skip
+        self.part_changed.emit(str(good[0]))
+        return True
+
+    def set_recent(self, files: list[str]) -> None:
+        self.recent_menu.clear()
+        for f in files:
+            self.recent_menu.addAction(f, lambda f=f: self.set_part(f))
+        self.recent_btn.setEnabled(bool(files))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open part", "", "STL parts (*.stl *.STL);;All files (*)")
+        if path:
+            self.set_part(path)
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of parts")
+        if folder:
+            self.set_folder(folder)
+
+    # ------------------------------------------------------------------ config
+    def apply_preset(self, name: str) -> None:
+        if not name:
+            return
+        if self.preset_box.currentText() != name:
+            self.preset_box.setCurrentText(name)
+            return  # currentTextChanged calls back
+        self.editor.set_config(C.preset(name))
+
+    def set_device(self, name: str) -> bool:
+        i = self.device_box.findData(name)
+        if i < 0:
+            return False
+        self.device_box.setCurrentIndex(i)
+        return True
+
+    def device(self) -> Device:
+        return self.devices[max(0, self.device_box.currentIndex())]
+
+    def config(self) -> C.RunConfig:
+        """The config to run (raises ConfigError with a message for the user)."""
+        cfg = self.editor.config()
+        cfg.device = self.device().name
+        C.validate(cfg)
+        return cfg
