@@ -125,7 +125,7 @@ class SplatJob(JobBase):
         count, last_live, live_cost = 0, time.perf_counter(), 0.0
         epoch_mark = (self.timer.snapshot(), time.perf_counter())
         log_every = max(1, self.cfg.train.log_every)
-        for i in range(c.steps):
+        for _ in range(c.steps):
             if self.handle_commands():
                 break
             index = torch.randperm(n_poses, generator=self.gen)[: self.views_per_step]
