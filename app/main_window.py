@@ -24,6 +24,7 @@ from app.plots import PlotsPanel, format_eta
 from app.runs_panel import RunsPanel
 from app.settings import Settings
 from app.setup_panel import SetupPanel
+from app.splat_panel import SplatPanel
 from core import events as ev
 from core.config import ConfigError
 from core.runs import RunFollower, default_root, new_run_dir, read_run
@@ -137,6 +138,8 @@ class MainWindow(QMainWindow):
         self.profile_table.horizontalHeader().setStretchLastSection(True)
         self.profile_table.setColumnWidth(0, 380)
         self.add_panel("Profile", self.profile_table)
+        self.splat_panel = SplatPanel(self.ensure_viewport)
+        self.add_panel("Splats", self.splat_panel)
         layout.addWidget(self.banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(centre)
@@ -299,6 +302,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ events (live and replayed)
     def handle_event(self, e: Any, replay: bool = False) -> None:
         self.plots.handle(e)
+        self.splat_panel.handle(e)
         if isinstance(e, ev.Progress):
             self._set_status(step=f"step {e.step:,}/{e.total_steps:,}", epoch=f"epoch {e.epoch}/{e.total_epochs}",
                              rate=f"{e.samples_per_s:,.0f} samples/s", eta=f"ETA {format_eta(e.eta_s)}")  # fmt: skip
