@@ -20,8 +20,8 @@ from core import events as ev
 
 CELL_PX = 128
 MAX_ELLIPSOIDS = 6000
-ELLIPSOID_SIGMAS = 1.5
-_CAPTION = "color: #d7dae0; font-size: 9pt"
+ELLIPSOID_SIGMAS = 1.0
+_CAPTION = "font-size: 9pt"
 
 
 class ViewCell(QWidget):
@@ -88,6 +88,7 @@ class SplatPanel(QWidget):
         self.cells = [ViewCell(i) for i in range(views)]
         for i, cell in enumerate(self.cells):
             self.grid.addWidget(cell, i // 4, i % 4)
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         scroll = QScrollArea()
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
@@ -207,12 +208,13 @@ def add_gaussians(plotter: Any, path: str | Path) -> dict[str, Any]:
 
 def show_in_viewport(viewport: Any, path: str | Path) -> None:
     """Replace the viewport's Gaussians and cameras; the part stays, faded, for reference."""
+    first = "gaussians" not in viewport.actors
     actors = add_gaussians(viewport.plotter, path)
     viewport.actors.update(actors)
     truth = viewport.actors.get("truth")
     if truth is not None:
         truth.GetProperty().SetOpacity(0.15)
-    if viewport._bounds is None:  # noqa: SLF001 - first content: frame it
+    if first:  # frame the part, the Gaussians and the cameras together
         viewport.plotter.reset_camera(render=False)
     viewport.plotter.reset_camera_clipping_range()
     viewport.render()

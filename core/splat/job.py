@@ -228,8 +228,6 @@ class SplatJob(JobBase):
             if self.handle_commands():
                 return {"status": "stopped", "steps": i}
             self.train_iteration(fit, self.eval_cams, self.eval_gt, every, owner)
-            if i % 10 == 0 and self.reporter.due("metrics"):
-                self.emit(ev.Progress(i + 1, steps, self.epoch, self.total_epochs, 0.0, float("nan"), "single-view"))
         out, figures = self.evaluate(fit.g, self.eval_cams, self.eval_gt, owner)
         first = fit.g.select(owner == 0)
         cross_out, cross = self.evaluate(first, self.eval_cams, self.eval_gt)
@@ -252,6 +250,7 @@ class SplatJob(JobBase):
 
     def run_body(self) -> dict[str, Any]:
         self.setup()
+        self._t_train = time.perf_counter()  # throughput and ETA count training, not the ground truth
         self.train()
         final = self.publish(final=True)
         single = {} if self.stopping else self.single_view_fits()
