@@ -85,8 +85,9 @@ def memory_problem(cfg: RunConfig, device: Device | None) -> str:
         return ""
     need = estimate_bytes(cfg)
     if need > 0.9 * device.memory_bytes:
-        return (f"preset {cfg.preset!r} needs about {need / 2**30:.1f} GiB but {device.name} has "
-                f"{device.memory_bytes / 2**30:.1f} GiB: choose a smaller preset, fewer points or a smaller batch")  # fmt: skip
+        have = device.memory_bytes / 2**30
+        return (f"preset {cfg.preset!r} needs about {need / 2**30:.1f} GiB but {device.name} has {have:.1f} GiB: "
+                "choose a smaller preset, fewer points or a smaller batch")  # fmt: skip
     return ""
 
 

@@ -7,33 +7,37 @@ Every event, live from the :class:`JobClient` or replayed from a past run's metr
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QDockWidget, QLabel, QMainWindow, QPlainTextEdit, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
-    QTabWidget, QVBoxLayout, QWidget,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )  # fmt: skip
 
 from app.devices import ResourceSampler, memory_problem
 from app.job_client import JobClient, JobState
+from app.panes import Banner, LogPane, ProfileTable
 from app.plots import PlotsPanel, format_eta
+from app.run_views import RunViewsMixin
 from app.runs_panel import RunsPanel
 from app.settings import Settings
 from app.setup_panel import SetupPanel
 from app.splat_panel import SplatPanel
 from core import events as ev
 from core.config import ConfigError
-from core.runs import RunFollower, default_root, new_run_dir, read_run
-
-LOG_LINES = 3000
-_BANNER = {"error": "#5c1f24", "warning": "#5a4a16", "info": "#1f3b5c"}
+from core.runs import RunFollower, default_root, new_run_dir
 
 
-class MainWindow(QMainWindow):
+class MainWindow(RunViewsMixin, QMainWindow):
     """See the module docstring. ``job_done(state)`` fires when a job (or a whole batch) has ended."""
 
     job_done = Signal(str)
@@ -106,10 +110,7 @@ class MainWindow(QMainWindow):
         left.setWidget(self.left_tabs)
         left.setMinimumWidth(360)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(LOG_LINES)
-        self.log_view.setStyleSheet("font-family: monospace; font-size: 9pt")
+        self.log_view = LogPane()
         bottom = QDockWidget("Log", self)
         bottom.setObjectName("log_dock")
         bottom.setWidget(self.log_view)
@@ -120,10 +121,7 @@ class MainWindow(QMainWindow):
         centre = QWidget()
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
+        self.banner = Banner()
         self.tabs = QTabWidget()
         self.plots = PlotsPanel()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -133,10 +131,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.viewport_holder)
         self.splitter.setSizes([640, 560])
         self.tabs.addTab(self.splitter, "Monitor")
-        self.profile_table = QTableWidget(0, 4)
-        self.profile_table.setHorizontalHeaderLabels(["Operator", "Calls", "Self ms", "Total CPU ms"])
-        self.profile_table.horizontalHeader().setStretchLastSection(True)
-        self.profile_table.setColumnWidth(0, 380)
+        self.profile_table = ProfileTable()
         self.add_panel("Profile", self.profile_table)
         self.splat_panel = SplatPanel(self.ensure_viewport)
         self.add_panel("Splats", self.splat_panel)
@@ -196,21 +191,13 @@ class MainWindow(QMainWindow):
         self.append_log(level, text)
         self.statusBar().showMessage(text, 15000)
         if level in ("error", "warning"):
-            self.banner.setText(text)
-            self.banner.setStyleSheet(f"background: {_BANNER[level]}; color: #f0f0f0; padding: 6px;")
-            self.banner.show()
+            self.banner.show_message(level, text)
 
     def clear_banner(self) -> None:
-        self.banner.hide()
-        self.banner.setText("")
+        self.banner.clear_message()
 
     def append_log(self, level: str, text: str) -> None:
-        colour = {"error": "#e06c75", "warning": "#e5c07b"}.get(level)
-        stamp = time.strftime("%H:%M:%S")
-        if colour:
-            self.log_view.appendHtml(f'<span style="color:{colour}">{stamp} {html.escape(text)}</span>')
-        else:
-            self.log_view.appendHtml(f"<span>{stamp} {html.escape(text)}</span>".replace("\n", "<br>"))
+        self.log_view.append(level, text)
 
     def _set_status(self, **values: str) -> None:
         for key, value in values.items():
@@ -274,7 +261,9 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "no worker to reconstruct with: start a run first")
 
     def profile_steps(self) -> None:
-        if self.client.state not in (JobState.RUNNING,) or not self.client.send(ev.ProfileSteps(self.profile_n.value())):
+        if self.client.state not in (JobState.RUNNING,) or not self.client.send(
+            ev.ProfileSteps(self.profile_n.value())
+        ):
             self.show_message("warning", "profiling needs a running job")
 
     def _update_actions(self, state: str) -> None:
@@ -343,7 +332,9 @@ class MainWindow(QMainWindow):
             self._set_status(rate=f"{rate:,.0f} samples/s", eta="done")
         parts = [f"run {f.status} in {s.get('wall_s', 0):.1f} s"]
         if s.get("chamfer_l1") is not None:
-            parts.append(f"Chamfer-L1 {s['chamfer_l1']:.4g} ({100 * s.get('chamfer_l1_over_diagonal', 0):.2f}% of the diagonal)")
+            parts.append(
+                f"Chamfer-L1 {s['chamfer_l1']:.4g} ({100 * s.get('chamfer_l1_over_diagonal', 0):.2f}% of the diagonal)"
+            )
         if s.get("advice"):
             self.show_message("warning", str(s["advice"]))
         self.append_log("info", ", ".join(parts))
@@ -351,11 +342,7 @@ class MainWindow(QMainWindow):
             self._job_ended(JobState.FINISHED)
 
     def _show_profile(self, rows: list[dict]) -> None:
-        self.profile_table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            values = (r.get("name", ""), r.get("calls", 0), r.get("self_ms", 0.0), r.get("total_cpu_ms", 0.0))
-            for j, v in enumerate(values):
-                self.profile_table.setItem(i, j, QTableWidgetItem(f"{v:.3f}" if isinstance(v, float) else str(v)))
+        self.profile_table.show_rows(rows)
         self.tabs.setCurrentWidget(self.profile_table)
 
     # ------------------------------------------------------------------ parts and runs
@@ -380,76 +367,12 @@ class MainWindow(QMainWindow):
         if part and Path(part).exists():
             self._show_part(part)
 
-    def open_run(self, path: str | Path) -> bool:
-        """Show a past (or running) run's curves, timings and mesh, replayed through the live handlers."""
-        if self.client.is_active():
-            self.show_message("warning", "a job is running: stop it before opening another run")
-            return False
-        try:
-            run = read_run(path)
-        except (OSError, ValueError) as exc:
-            self.show_message("error", f"cannot open run: {exc}")
-            return False
-        self._stop_following()
-        self.clear_banner()
-        self._reset_views(run.part)
-        meshes = [e for e in run.events if isinstance(e, ev.Artifact) and e.kind == "mesh"]
-        for e in run.events:
-            if not (isinstance(e, ev.Artifact) and e.kind == "mesh" and e is not meshes[-1]):
-                self.handle_event(e, replay=True)
-        self.plots.refresh()
-        self.append_log("info", f"opened run {run.path} ({run.status})")
-        if not run.summary:
-            self._follower = RunFollower(run.path)
-            self._follower.offset = (run.path / "metrics.jsonl").stat().st_size if (run.path / "metrics.jsonl").exists() else 0
-            self._timers[1].start(500)
-        return True
-
-    def overlay_run(self, path: str | Path) -> None:
-        try:
-            run = read_run(path)
-        except (OSError, ValueError) as exc:
-            self.show_message("error", f"cannot overlay run: {exc}")
-            return
-        self.plots.add_overlay(Path(run.path).name[-28:], run.events)
-
-    def _follow(self) -> None:
-        if self._follower is None:
-            return
-        for e in self._follower.poll():
-            self.handle_event(e, replay=True)
-            if isinstance(e, (ev.Finished, ev.Failed)):
-                self._stop_following()
-
-    def _stop_following(self) -> None:
-        self._follower = None
-        self._timers[1].stop()
-
     def _sample_resources(self) -> None:
         sample = self._res.sample(self.client.pid, self.device_name)
         if sample is not None:
             self.plots.add_resource_sample(time.monotonic() - self._t_start, *sample)
 
-    # ------------------------------------------------------------------ drag and drop, close
-    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            self.open_path(urls[0])
-
-    def open_path(self, path: str) -> None:
-        """A dropped path: a run directory opens as a run, a folder as a batch, a file as a part."""
-        p = Path(path)
-        if p.is_dir() and (p / "config.json").exists():
-            self.open_run(p)
-        elif p.is_dir():
-            self.setup.set_folder(p)
-        else:
-            self.setup.set_part(p)
-
+    # ------------------------------------------------------------------ close
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         self.settings.save_window(self.saveGeometry(), self.saveState())
         for t in self._timers:

@@ -8,6 +8,7 @@ past run's metrics.jsonl go through the same :meth:`PlotsPanel.handle`.
 from __future__ import annotations
 
 import collections
+import time
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,6 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
         axis.setTickFont(font)
         axis.setTextPen("#abb2bf")
         axis.setPen("#5c6370")
-    w.showGrid(x=True, y=True, alpha=0.15)
     w.setMinimumSize(220, 150)
     return w
 
@@ -95,6 +95,7 @@ class PlotsPanel(QWidget):
         self._epoch_items: list[Any] = []
         self._share_items: list[Any] = []
         self._overlays: list[Any] = []
+        self._rate_title_t = 0.0
         self.reset()
         self._timer = QTimer(self)
         self._timer.setInterval(50)
@@ -197,7 +198,8 @@ class PlotsPanel(QWidget):
             self._draw_share()
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float))
-            if self.rate[1]:
+            if self.rate[1] and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
+                self._rate_title_t = time.monotonic()
                 eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
                 self.rate_plot.setTitle(f"Throughput: {self.rate[1][-1]:,.0f} samples/s{eta}", color="#d7dae0")
         if "res" in dirty:
@@ -256,12 +258,14 @@ class PlotsPanel(QWidget):
                               pen=None)  # fmt: skip
         self.share_plot.addItem(bar)
         self._share_items.append(bar)
-        for y, n, w in zip(ys, names, widths, strict=True):
+        for y, w in zip(ys, widths, strict=True):
             text = pg.TextItem(f"{w:.1f}%", color=QColor("#d7dae0"), anchor=(0, 0.5))
             text.setPos(min(w, 82.0) + 1.0, y)
             self.share_plot.addItem(text)
             self._share_items.append(text)
-        self.share_plot.getPlotItem().getAxis("left").setTicks([[(float(y), n) for y, n in zip(ys, names, strict=True)]])
+        self.share_plot.getPlotItem().getAxis("left").setTicks(
+            [[(float(y), n) for y, n in zip(ys, names, strict=True)]]
+        )
         self.share_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-from pyvistaqt import QtInteractor
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from pyvistaqt import QtInteractor
 from vtkmodules.vtkCommonDataModel import vtkPlane
 
 from core.meshio import face_areas, read_stl
@@ -147,9 +147,9 @@ class Viewport(QWidget):
             dist = self.distance_to_truth(np.asarray(mesh.points))
             mesh["distance to part"] = dist
             hi = float(np.percentile(dist, 99)) or 1e-9
-            kwargs.update(scalars="distance to part", cmap="plasma", clim=(0.0, hi),
-                          scalar_bar_args={"title": "distance to part", "color": "#d7dae0", "fmt": "%.2g",
-                                           "position_x": 0.25, "position_y": 0.03, "width": 0.5, "height": 0.06})  # fmt: skip
+            bar = {"title": "distance to part", "color": "#d7dae0", "fmt": "%.2g", "position_x": 0.25,
+                   "position_y": 0.03, "width": 0.5, "height": 0.06}  # fmt: skip
+            kwargs.update(scalars="distance to part", cmap="plasma", clim=(0.0, hi), scalar_bar_args=bar)
         else:
             kwargs["color"] = "#e5a845"
         self.actors["fit"] = self.plotter.add_mesh(mesh, **kwargs)

@@ -72,7 +72,7 @@ def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any,
 
     parent = os.getppid()
     path = Path(run_dir)
-    reporter = Reporter(path, evt_q.put, lambda: drain(cmd_q))
+    reporter = Reporter(path, evt_q.put, lambda: drain(cmd_q) if os.getppid() == parent else [ev.Stop()])
     job = None
     try:
         job = make_job(part, from_dict(cfg_dict), path, reporter)

@@ -1,0 +1,85 @@
+"""Past runs in the main window: open one (replayed through the live handlers), overlay, follow, drop.
+
+A mixin of :class:`app.main_window.MainWindow`; it uses the window's plots, viewport, setup panel and
+``handle_event``, so a reopened run looks exactly as it did live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core import events as ev
+from core.runs import RunFollower, read_run
+
+
+class RunViewsMixin:
+    """Opening, overlaying and following run directories; drag and drop of parts, folders and runs."""
+
+    _follower: RunFollower | None
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a past (or running) run's curves, timings and mesh, replayed through the live handlers."""
+        if self.client.is_active():
+            self.show_message("warning", "a job is running: stop it before opening another run")
+            return False
+        try:
+            run = read_run(path)
+        except (OSError, ValueError) as exc:
+            self.show_message("error", f"cannot open run: {exc}")
+            return False
+        self._stop_following()
+        self.clear_banner()
+        self._reset_views(run.part)
+        meshes = [e for e in run.events if isinstance(e, ev.Artifact) and e.kind == "mesh"]
+        for e in run.events:
+            if not (isinstance(e, ev.Artifact) and e.kind == "mesh" and e is not meshes[-1]):
+                self.handle_event(e, replay=True)
+        self.plots.refresh()
+        self.append_log("info", f"opened run {run.path} ({run.status})")
+        if not run.summary:
+            self._follower = RunFollower(run.path)
+            self._follower.offset = (
+                (run.path / "metrics.jsonl").stat().st_size if (run.path / "metrics.jsonl").exists() else 0
+            )
+            self._timers[1].start(500)
+        return True
+
+    def overlay_run(self, path: str | Path) -> None:
+        try:
+            run = read_run(path)
+        except (OSError, ValueError) as exc:
+            self.show_message("error", f"cannot overlay run: {exc}")
+            return
+        self.plots.add_overlay(Path(run.path).name[-28:], run.events)
+
+    def _follow(self) -> None:
+        if self._follower is None:
+            return
+        for e in self._follower.poll():
+            self.handle_event(e, replay=True)
+            if isinstance(e, (ev.Finished, ev.Failed)):
+                self._stop_following()
+
+    def _stop_following(self) -> None:
+        self._follower = None
+        self._timers[1].stop()
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+
+    def open_path(self, path: str) -> None:
+        """A dropped path: a run directory opens as a run, a folder as a batch, a file as a part."""
+        p = Path(path)
+        if p.is_dir() and (p / "config.json").exists():
+            self.open_run(p)
+        elif p.is_dir():
+            self.setup.set_folder(p)
+        else:
+            self.setup.set_part(p)
