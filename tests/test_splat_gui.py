@@ -34,7 +34,7 @@ def test_splat_run_from_the_window(qtbot, qapp, tmp_path):
     try:
         assert w.setup.set_part(SPHERE)
         w.setup.apply_preset("splat-smoke")
-        small = {"steps": 90, "train_poses": 12, "single_view_steps": 4, "densify_every": 40}
+        small = {"steps": 60, "train_poses": 8, "single_view_steps": 2, "densify_every": 30}
         cfg = C.replace_preset(C.preset("splat-smoke"), "splat-smoke", splat=small)
         w.setup.editor.set_config(cfg)
         assert w.setup.set_device("cpu")
