@@ -80,6 +80,13 @@ def report(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _finished(results: Path) -> set[str]:
+    """Parts already in results.jsonl (another runner may be filling it from the other end)."""
+    if not results.exists():
+        return set()
+    return {json.loads(line)["part"] for line in results.read_text().splitlines() if line.strip()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path, help="a folder holding STL files (searched recursively)")
@@ -88,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=None,
                    help=f"a config override KEY=VALUE (repeatable; default {' '.join(DEFAULT_SET)})")  # fmt: skip
     p.add_argument("--limit", type=int, default=0, help="fit only the first N parts")
+    p.add_argument("--reverse", action="store_true", help="go through the parts from the end (a second runner)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a part counts as hung")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per fit (OMP_NUM_THREADS)")
     p.add_argument("--report", action="store_true", help="only print the report of the results so far")
@@ -95,16 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     overrides = list(DEFAULT_SET if args.overrides is None else args.overrides)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
-    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.exists() else []
     if args.report:
         print(report(rows))
         return 0
     done = {r["part"] for r in rows}
     parts = sorted(args.folder.rglob("*.stl")) + sorted(args.folder.rglob("*.STL"))
     parts = parts[: args.limit] if args.limit else parts
-    for i, part in enumerate(parts, 1):
+    order = list(enumerate(parts, 1))[:: -1 if args.reverse else 1]
+    for i, part in order:
         name = str(part.relative_to(args.folder)).replace("/", "__")
-        if name in done:
+        if name in done or name in _finished(results):
             continue
         row = run_part(part, args.folder, args.out, args.preset, overrides, args.timeout, args.threads)
         rows.append(row)
@@ -113,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         c = row.get("chamfer_l1_over_diagonal")
         print(f"[{i}/{len(parts)}] {name}: {row['status']} {'' if c is None else f'{100 * c:.2f}%'} "
               f"{row['wall_s']:.1f} s", flush=True)  # fmt: skip
-    print(report(rows))
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    print(report(list({r["part"]: r for r in rows}.values())))
     return 0
 
 

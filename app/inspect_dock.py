@@ -1,0 +1,112 @@
+"""Puts the inspector into the main window: a dock with Findings, Slice, Fit error and Dataset tabs.
+
+:func:`install_inspector` builds the panels, shares the window's viewport and worker, and wires the
+window's signals: a started job inspects its part, slices and probes come back from the worker, a fitted
+mesh refreshes the error view, every finished part adds a dataset row, and a double click on a row
+opens that run and its part in the inspector.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QTabWidget
+
+from app.dataset_table import DatasetTable
+from app.inspector import InspectorPanel
+from app.slice_view import FitErrorPanel, SlicePanel
+from core import events as ev
+
+
+class InspectorDock(QDockWidget):
+    """The dock; its panels are ``inspector``, ``slices``, ``errors`` and ``dataset``."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__("Inspector", window)
+        self.setObjectName("inspector_dock")
+        self.window_ = window
+        viewport = window.ensure_viewport
+        send = window.client.send
+        self.inspector = InspectorPanel(viewport, send)
+        self.slices = SlicePanel(viewport, send, self._bounds)
+        self.errors = FitErrorPanel(viewport)
+        self.dataset = DatasetTable()
+        self.tabs = QTabWidget()
+        for panel, name in ((self.inspector, "Findings"), (self.slices, "Slice"), (self.errors, "Fit error"),
+                            (self.dataset, "Dataset")):  # fmt: skip
+            self.tabs.addTab(panel, name)
+        self.setWidget(self.tabs)
+        self.setMinimumWidth(430)
+        c = window.client
+        c.started.connect(self._on_started)
+        c.slice_result.connect(self.slices.on_slice)
+        c.point_probe.connect(self.inspector.on_probe)
+        c.artifact.connect(self._on_artifact)
+        c.finished.connect(lambda e: self.dataset.add_summary(e.summary, str(c.run_dir or "")))
+        c.failed.connect(lambda e: self._add_ended(c.run_dir, "failed", e.message))
+        c.crashed.connect(lambda msg, _details: self._add_ended(c.run_dir, "crashed", msg))
+        window.setup.part_changed.connect(self._on_part_changed)
+        self.dataset.open_requested.connect(self.open_part)
+        QTimer.singleShot(0, self._late_setup)
+
+    def _late_setup(self) -> None:
+        self.window_.ensure_viewport()
+        self.inspector.enable_picking()
+
+    def _bounds(self) -> Any:
+        part = self.inspector.part
+        if part is not None:
+            return part.bbox
+        b = getattr(self.window_.viewport, "_bounds", None)
+        return None if b is None else ((b[0], b[2], b[4]), (b[1], b[3], b[5]))
+
+    def _on_started(self, e: ev.Started) -> None:
+        self.inspector.set_part(e.part, e.run_dir)
+
+    def _on_part_changed(self, part: str) -> None:
+        if not self.window_.client.is_active() and Path(part).is_file():
+            self.inspector.set_part(part)
+
+    def _on_artifact(self, a: ev.Artifact) -> None:
+        if a.kind == "mesh":
+            self.errors.update_error()
+
+    def _add_ended(self, run_dir: Path | None, status: str, message: str) -> None:
+        if run_dir is None:
+            return
+        summary: dict[str, Any] = {"status": status, "error": message}
+        for name in ("summary.json", "config.json"):
+            try:
+                doc = json.loads((Path(run_dir) / name).read_text())
+                summary.setdefault("part", doc.get("part"))
+            except (OSError, ValueError):
+                continue
+        summary["status"] = status
+        self.dataset.add_summary(summary, str(run_dir))
+
+    def open_part(self, part: str, run_dir: str) -> None:
+        """Open a dataset row: the run's curves and mesh in the window, its part in the inspector."""
+        if run_dir and Path(run_dir).is_dir() and not self.window_.client.is_active():
+            self.window_.open_run(run_dir)
+        elif part and Path(part).is_file() and not self.window_.client.is_active():
+            self.window_._show_part(part)
+        if part:
+            self.inspector.set_part(part, run_dir or None)
+        self.tabs.setCurrentWidget(self.inspector)
+        self.errors.update_error()
+
+    def shutdown(self) -> None:
+        self.inspector.shutdown()
+
+
+def install_inspector(window: Any) -> InspectorDock:
+    """Add the inspector dock to ``window`` (once) on the right; returns it."""
+    dock = getattr(window, "inspector_dock", None)
+    if dock is None:
+        dock = InspectorDock(window)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        window.inspector_dock = dock
+    return dock
