@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )  # fmt: skip
 
 from app.devices import ResourceSampler, memory_problem
+from app.inspect_dock import install_inspector
 from app.job_client import JobClient, JobState
 from app.panes import Banner, LogPane, ProfileTable
 from app.plots import PlotsPanel, format_eta
@@ -61,6 +62,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self._build_centre()
         self._build_status()
         self._connect()
+        install_inspector(self)  # the Inspector dock: findings, slices, probes, fit error, dataset table
         self._restore()
         self._res = ResourceSampler()
         self._timers = [QTimer(self), QTimer(self)]
