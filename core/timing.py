@@ -20,6 +20,7 @@ import torch
 PHASE_ORDER = (
     "load", "sample", "cache", "batch", "forward", "backward", "optimizer", "validation",
     "reconstruct", "metrics", "render", "write",
+    "groundtruth", "init", "project", "composite", "densify", "evaluate",  # the splat job's phases
 )  # fmt: skip
 
 
