@@ -21,6 +21,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -83,9 +84,10 @@ class InspectorPanel(QWidget):
         layout.addLayout(top)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Severity", "Finding", "Count"])
-        self.table.horizontalHeader().setStretchLastSection(False)
-        self.table.setColumnWidth(0, 70)
-        self.table.setColumnWidth(1, 260)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -176,7 +178,7 @@ class InspectorPanel(QWidget):
         if not rows or self.report is None:
             return
         f = self.findings[rows[0].row()]
-        cut = " (highlight shows the first entries only)" if f.get("truncated") else ""
+        cut = " <i>(the viewport marks the first 2000 only)</i>" if f.get("truncated") else ""
         self.detail.setText(f"<b>{f['title']}</b><br>{f['message']}{cut}")
         self.highlight(f)
 

@@ -56,8 +56,8 @@ def thin_fin() -> Mesh:
     outline = np.array([[0, 0], [1, 0], [1, 0.4], [0.502, 0.4], [0.502, 1.0], [0.498, 1.0], [0.498, 0.4], [0, 0.4]])
     tris = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 6], [0, 6, 7], [3, 4, 5], [3, 5, 6]])
     m = trimesh.creation.extrude_triangulation(outline, tris, height=1.0)
-    m.fix_normals()
-    return np.asarray(m.vertices, float), np.asarray(m.faces, np.int64)
+    verts = np.asarray(m.vertices, float)[:, [0, 2, 1]]  # the fin points up (+z)
+    return verts, np.asarray(m.faces, np.int64)[:, ::-1].copy()  # swapping two axes mirrors: re-wind
 
 
 def degenerate_triangles() -> Mesh:

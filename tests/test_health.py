@@ -62,7 +62,7 @@ def test_geometry_for_highlighting(reports: dict[str, dict]) -> None:
     assert np.allclose(np.asarray(nm["segments"])[0][:, :2], 1.0)  # the shared edge x = y = 1
     thin = {f["kind"]: f for f in reports["thin_fin"]["findings"]}["thin_features"]
     pts = np.asarray(thin["points"])
-    assert len(pts) > 100 and np.all(np.abs(pts[:, 0] - 0.5) < 0.01) and np.all(pts[:, 1] >= 0.4 - 1e-9)
+    assert len(pts) > 100 and np.all(np.abs(pts[:, 0] - 0.5) < 0.01) and np.all(pts[:, 2] >= 0.4 - 1e-9)
     assert thin["min_thickness"] == pytest.approx(0.004, rel=0.05)
     small = {f["kind"]: f for f in reports["tiny_far_detail"]["findings"]}["small_bodies"]
     assert len(small["faces"]) == 12 and np.all(np.asarray(small["points"])[:, 0] > 3.4)
