@@ -37,7 +37,7 @@ class ConfigEditor(QTreeWidget):
         self.setColumnCount(2)
         self.setHeaderLabels(["Parameter", "Value"])
         self.setAlternatingRowColors(True)
-        self.setUniformRowHeights(True)
+        self.setStyleSheet("QTreeView::item { min-height: 24px; }")
         self._editors: dict[str, QWidget] = {}
         self._kinds: dict[str, type] = {}
         self._base = C.RunConfig()

@@ -63,6 +63,8 @@ def save_screenshot(window: object, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The window never talks to CUDA; pyqtgraph would otherwise load cuda-python (about a second).
+    sys.modules.setdefault("cuda.bindings", None)  # type: ignore[arg-type]
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

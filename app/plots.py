@@ -53,6 +53,7 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
         axis.setTickFont(font)
         axis.setTextPen("#abb2bf")
         axis.setPen("#5c6370")
+        axis.enableAutoSIPrefix(False)
     w.setMinimumSize(220, 150)
     return w
 
@@ -75,7 +76,8 @@ class PlotsPanel(QWidget):
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)
         self.epoch_plot = _plot("Time per epoch by phase", "seconds", "epoch")
-        self.epoch_legend = self.epoch_plot.addLegend(offset=(-5, 5), labelTextColor="#d7dae0", colCount=2)
+        self.epoch_legend = self.epoch_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=3)
+        self.epoch_legend.setLabelTextSize("7pt")
         self.share_plot = _plot("Phase share (live)", "", "% of wall time")
         self.share_plot.setXRange(0, 100)
         self.share_plot.getPlotItem().invertY(True)
@@ -116,6 +118,7 @@ class PlotsPanel(QWidget):
         self.resources: tuple[list[float], list[float], list[float]] = ([], [], [])
         self.res_title = "Resources"
         self.eta_s: float | None = None
+        self.final_rate: float | None = None
         self._dirty = {"loss", "epoch", "share", "rate", "res"}
         self.updates = 0
 
@@ -127,6 +130,9 @@ class PlotsPanel(QWidget):
             self.on_phase_times(event)
         elif isinstance(event, ev.Progress):
             self.on_progress(event)
+        elif isinstance(event, ev.Finished):
+            self.final_rate = event.summary.get("train_samples_per_s")
+            self._dirty.add("rate")
 
     def on_metrics(self, m: ev.Metrics) -> None:
         v = m.values
@@ -200,10 +206,13 @@ class PlotsPanel(QWidget):
             self._draw_share()
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float))
-            if self.rate[1] and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
+            if self.final_rate:
+                self.rate_plot.setTitle(f"Throughput: {self.final_rate:,.0f}/s",
+                                        color="#d7dae0", size="10pt")  # fmt: skip
+            elif self.rate[1] and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
                 eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
-                self.rate_plot.setTitle(f"Throughput: {self.rate[1][-1]:,.0f} samples/s{eta}", color="#d7dae0")
+                self.rate_plot.setTitle(f"{self.rate[1][-1]:,.0f} samples/s{eta}", color="#d7dae0", size="10pt")
         if "res" in dirty:
             t, u, m = (np.asarray(a, float) for a in self.resources)
             self.util_curve.setData(t, u)
@@ -229,14 +238,18 @@ class PlotsPanel(QWidget):
             self._epoch_items.append(bar)
             base = base + h
         self.epoch_plot.setXRange(min(epochs) - 0.6, max(epochs) + 0.6, padding=0)
-        self.epoch_plot.setYRange(0, float(base.max()) * 1.1 or 1.0, padding=0)
+        rows = (len(names) + 2) // 3  # leave the top of the plot to the legend
+        self.epoch_plot.setYRange(0, float(base.max()) * (1.15 + 0.22 * rows) or 1.0, padding=0)
+        step = max(1, len(epochs) // 8)
+        ticks = [(float(e), str(e)) for e in epochs[::step]]
+        self.epoch_plot.getPlotItem().getAxis("bottom").setTicks([ticks])
 
     def share_data(self) -> tuple[str, dict[str, float]]:
         """(scope, {phase: percent}) as drawn: the whole run once it ended, else the rolling window."""
         if self.total:
-            scope, seconds = "whole run", self.total
+            scope, seconds = "run", self.total
         else:
-            scope, seconds = "live, last ~10 s", {}
+            scope, seconds = "live", {}
             for rec in self.live:
                 for k, v in rec.items():
                     seconds[k] = seconds.get(k, 0.0) + v

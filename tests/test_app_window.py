@@ -169,7 +169,7 @@ def test_open_past_run_replays_curves_timings_and_mesh(window, qtbot, tmp_path):
     x, _ = window.plots.train_curve.getData()
     assert len(x) == n_train
     assert sorted(window.plots.epochs) == [1, 2]
-    assert window.plots.share_data()[0] == "whole run"
+    assert window.plots.share_data()[0] == "run"
     assert _fit_points(window) > 100 and "truth" in window.viewport.actors
     window.overlay_run(run_dir)
     assert len(window.plots._overlays) == 2
