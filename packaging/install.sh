@@ -76,7 +76,7 @@ else
   [ -f "$SRC/pyproject.toml" ] || die "$SRC is not an isoscope checkout; pass --wheel or --spec"
   TARGET=$SRC
 fi
-[ -z "$EXTRAS" ] || TARGET="$TARGET[$EXTRAS]"
+[ -z "$EXTRAS" ] || TARGET="${TARGET}[${EXTRAS}]"
 
 # Never overwrite a command someone else put in the bin folder (e.g. a pip --user install of isoscope).
 MARK="written by isoscope's packaging/install.sh"
@@ -143,7 +143,7 @@ if [ -n "$REUSE" ]; then # pip too comes from the reused environment
 else
   "$PY" -m venv "$VENV"
   record tree "$VENV"
-  say "installing $TARGET and its dependencies (PyTorch with CUDA: a few GB on the first install)"
+  say "installing $TARGET and its dependencies (PyTorch with CUDA: about 7 GB on disk)"
   "${PIP[@]}" install -q --upgrade pip
   "${PIP[@]}" install -q "$TARGET"
 fi

@@ -57,7 +57,7 @@ check() {
   v=$(version)
   wheel=dist/isoscope-$v-py3-none-any.whl
   sdist=dist/isoscope-$v.tar.gz
-  [ -f "$wheel" ] && [ -f "$sdist" ] || die "no $wheel / $sdist (run: release.sh build)"
+  if [ ! -f "$wheel" ] || [ ! -f "$sdist" ]; then die "no $wheel / $sdist (run: release.sh build)"; fi
   "$PY" - "$wheel" "$sdist" "$v" <<'EOF'
 import sys, tarfile, zipfile
 wheel, sdist, version = sys.argv[1:]

@@ -139,6 +139,10 @@ def test_desktop_install_and_uninstall(tmp_path: Path, dist: dict[str, Path]) ->
         check = run([validator, str(entry)], env)
         assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
 
+    cache = data / "applications" / "mimeinfo.cache"
+    if shutil.which("update-desktop-database"):  # STL files now open with isoscope
+        assert "model/stl=isoscope.desktop;" in cache.read_text()
+
     manifest = (appdir / "install-manifest.txt").read_text()
     for path in (launcher, entry, venv, appdir / "uninstall.sh"):
         assert f"\t{path}\n" in manifest
