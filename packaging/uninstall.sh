@@ -19,6 +19,7 @@ done
 [ -n "${HOME:-}" ] || { echo "uninstall.sh: error: HOME is not set" >&2; exit 2; }
 DATA=${XDG_DATA_HOME:-$HOME/.local/share}
 CONFIG=${XDG_CONFIG_HOME:-$HOME/.config}
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}
 APPDIR=$DATA/isoscope
 MANIFEST=$APPDIR/install-manifest.txt
 
@@ -40,6 +41,7 @@ purge() {
 if [ ! -f "$MANIFEST" ]; then
   echo "uninstall.sh: isoscope is not installed here (no $MANIFEST)"
   purge
+  if [ "$PURGE" = 1 ]; then rm -rf -- "$CACHE/isoscope"; fi
   exit 0
 fi
 
@@ -85,6 +87,7 @@ for ((i = 0; i < ${#paths[@]}; i++)); do
 done
 
 purge
+rm -rf -- "$CACHE/isoscope" # what the window cached at run time (Qt shaders); shared caches (warp, matplotlib) stay
 
 # Folders the install created, innermost first, when nothing else is in them.
 kept=()
