@@ -114,7 +114,7 @@ class ResourceSampler:
                 h = nv.nvmlDeviceGetHandleByIndex(int(device.split(":")[1]) if ":" in device else 0)
                 util = float(nv.nvmlDeviceGetUtilizationRates(h).gpu)
                 mem = nv.nvmlDeviceGetMemoryInfo(h)
-                title = f"GPU {util:.0f}%, memory {mem.used / 2**30:.1f} of {mem.total / 2**30:.0f} GiB"
+                title = f"GPU {util:.0f}%, {mem.used / 2**30:.1f}/{mem.total / 2**30:.0f} GiB"
                 return util, 100.0 * mem.used / mem.total, title
             except Exception:  # noqa: BLE001 - fall through to the CPU figures
                 pass
@@ -131,6 +131,6 @@ class ResourceSampler:
             cpu = proc.cpu_percent(None) / max(psutil.cpu_count() or 1, 1)  # type: ignore[attr-defined]
             rss = proc.memory_info().rss  # type: ignore[attr-defined]
             total = psutil.virtual_memory().total
-            return cpu, 100.0 * rss / total, f"Worker CPU {cpu:.0f}%, RSS {rss / 2**20:,.0f} MiB"
+            return cpu, 100.0 * rss / total, f"CPU {cpu:.0f}%, RSS {rss / 2**30:.2f} GiB"
         except psutil.Error:
             return None

@@ -68,7 +68,7 @@ class PlotsPanel(QWidget):
         grid.setSpacing(4)
         self.loss_plot = _plot("Loss", "loss (log)", "step")
         self.loss_plot.setLogMode(y=True)
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#d7dae0")
+        self.loss_plot.addLegend(offset=(10, -10), labelTextColor="#d7dae0")
         self.train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#61afef", width=2))
         self.val_curve = self.loss_plot.plot(name="validation", pen=pg.mkPen("#e5a845", width=2), symbol="o",
                                              symbolSize=6, symbolBrush="#e5a845", symbolPen=None)  # fmt: skip
@@ -84,8 +84,8 @@ class PlotsPanel(QWidget):
         self.rate_plot = _plot("Throughput", "samples/s", "step")
         self.rate_curve = self.rate_plot.plot(pen=pg.mkPen("#98c379", width=2))
         self.res_plot = _plot("Resources", "%", "time (s)")
-        self.res_plot.setYRange(0, 100)
-        self.res_plot.addLegend(offset=(-10, 10), labelTextColor="#d7dae0")
+        self.res_plot.setYRange(0, 115)
+        self.res_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
         self.util_curve = self.res_plot.plot(name="util", pen=pg.mkPen("#61afef", width=2))
         self.mem_curve = self.res_plot.plot(name="memory", pen=pg.mkPen("#e06c75", width=2))
         grid.addWidget(self.loss_plot, 0, 0, 1, 2)

@@ -60,7 +60,9 @@ class RunsPanel(QWidget):
         self.tree.setColumnWidth(0, 110)
         self.tree.setColumnWidth(1, 60)
         self.tree.setColumnWidth(2, 60)
-        self.tree.itemDoubleClicked.connect(lambda item, _: self.open_requested.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.itemDoubleClicked.connect(
+            lambda item, _: self.open_requested.emit(item.data(0, Qt.ItemDataRole.UserRole))
+        )
         buttons = QHBoxLayout()
         self.open_btn = QPushButton("Open")
         self.open_btn.setToolTip("Show this run's curves, timings and mesh")
@@ -98,7 +100,9 @@ class RunsPanel(QWidget):
             self.tree.addTopLevelItem(item)
 
     def run_paths(self) -> list[str]:
-        return [self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(self.tree.topLevelItemCount())]
+        return [
+            self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(self.tree.topLevelItemCount())
+        ]
 
     def selected(self) -> str | None:
         item = self.tree.currentItem()

@@ -152,10 +152,12 @@ class Viewport(QWidget):
             kwargs.update(scalars="distance to part", cmap="plasma", clim=(0.0, hi), scalar_bar_args=bar)
         else:
             kwargs["color"] = "#e5a845"
+        first = "fit" not in self.actors
         self.actors["fit"] = self.plotter.add_mesh(mesh, **kwargs)
         self.info.setText(f"fit: {mesh.n_points:,} vertices, {mesh.n_cells:,} faces")
         if self._bounds is None:
             self._bounds = mesh.bounds
+        if first:  # frame the part and the first fit together; later refreshes keep the user's camera
             self.plotter.reset_camera(render=False)
         self._apply_visibility(render=False)
         self._apply_clip(render=False)
