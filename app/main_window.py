@@ -71,7 +71,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self._timers[1].timeout.connect(self._follow)
         self._update_actions(JobState.IDLE)
         if lazy_viewport:
-            QTimer.singleShot(0, self.ensure_viewport)
+            QTimer.singleShot(150, self.ensure_viewport)  # after the first paint
         else:
             self.ensure_viewport()
 
