@@ -53,7 +53,7 @@ class FirstRunPanel(QFrame):
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         outer.addWidget(icon)
         text = QVBoxLayout()
-        title = QLabel("Welcome to isoscope: fit a neural signed distance function to a part and watch it train")
+        title = QLabel("Welcome to isoscope: watch a neural SDF learn a part")
         title.setObjectName("first_run_title")
         title.setWordWrap(True)
         steps = QLabel(
