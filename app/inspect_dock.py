@@ -50,7 +50,7 @@ class InspectorDock(QDockWidget):
         c.crashed.connect(lambda msg, _details: self._add_ended(c.run_dir, "crashed", msg))
         window.setup.part_changed.connect(self._on_part_changed)
         self.dataset.open_requested.connect(self.open_part)
-        QTimer.singleShot(0, self._late_setup)
+        QTimer.singleShot(250, self._late_setup)  # after the first paint and the window's own viewport build
 
     def _late_setup(self) -> None:
         self.window_.ensure_viewport()
