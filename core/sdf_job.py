@@ -61,6 +61,7 @@ class SDFJob(JobBase):
         with timer.phase("cache"):
             self.scaler = make_scaler(cfg.train.scaler).fit(dist)
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
+        with timer.phase("init"):  # the first optimizer of a process also imports torch._dynamo (seconds)
             self.model = build_model(cfg.model).to(dev)
             fused = dev.type == "cuda"
             self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.learning_rate, fused=fused)

@@ -18,9 +18,9 @@ import torch
 
 #: Report order of the phases (others follow alphabetically).
 PHASE_ORDER = (
-    "load", "sample", "cache", "batch", "forward", "backward", "optimizer", "validation",
+    "load", "sample", "cache", "init", "batch", "forward", "backward", "optimizer", "validation",
     "reconstruct", "metrics", "render", "write",
-    "groundtruth", "init", "project", "composite", "densify", "evaluate",  # the splat job's phases
+    "groundtruth", "project", "composite", "densify", "evaluate",  # the splat job's phases
 )  # fmt: skip
 
 
