@@ -1,0 +1,116 @@
+"""The worker protocol with a real spawned process: pause, resume, profile, reconstruct now, slices,
+probes while training and after it, a failing part, and a cooperative stop."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from core import config as C
+from core import events as ev
+from core.worker import worker_main
+from tests.conftest import PARTS
+
+
+class Worker:
+    def __init__(self, part: Path, cfg: C.RunConfig, run_dir: Path) -> None:
+        ctx = mp.get_context("spawn")
+        self.cmd, self.evt = ctx.Queue(), ctx.Queue()
+        self.proc = ctx.Process(target=worker_main, args=(str(part), C.to_dict(cfg), str(run_dir), self.cmd, self.evt))
+        self.proc.start()
+        self.seen: list[Any] = []
+
+    def wait_for(self, test, timeout: float = 120.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                e = self.evt.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.is_alive() or not self.evt.empty(), "worker exited"
+                continue
+            self.seen.append(e)
+            if test(e):
+                return e
+        raise AssertionError(f"timed out; last events: {[type(e).__name__ for e in self.seen[-5:]]}")
+
+    def close(self) -> None:
+        self.cmd.put(ev.Stop())
+        self.proc.join(30)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+
+
+def _cfg(epochs: int = 6) -> C.RunConfig:
+    cfg = C.preset("tiny")
+    cfg.device, cfg.train.epochs, cfg.recon.metric_samples = "cpu", epochs, 5000
+    return cfg
+
+
+def test_commands_during_and_after_training(tmp_path):
+    w = Worker(PARTS / "sphere.stl", _cfg(), tmp_path)
+    try:
+        w.cmd.put(ev.Pause())
+        w.wait_for(lambda e: isinstance(e, ev.Log) and e.text == "paused")
+        steps = [e.step for e in w.seen if isinstance(e, ev.Progress) and e.stage == "train"]
+        time.sleep(1.5)
+        while not w.evt.empty():
+            w.seen.append(w.evt.get())
+        later = [e.step for e in w.seen if isinstance(e, ev.Progress) and e.stage == "train"]
+        assert later == steps  # no training while paused
+        w.cmd.put(ev.ReconstructNow(24))
+        mesh = w.wait_for(lambda e: isinstance(e, ev.Artifact) and e.kind == "mesh")
+        assert mesh.info["resolution"] == 24 and Path(mesh.path).exists()
+        w.cmd.put(ev.SliceRequest(axis=2, offset=0.0, resolution=32))
+        s = w.wait_for(lambda e: isinstance(e, ev.SliceResult))
+        assert s.truth.shape == (32, 32) and s.predicted.shape == (32, 32)
+        assert s.truth.min() < 0 < s.truth.max()  # the plane through the centre cuts the sphere
+        w.cmd.put(ev.ProfileSteps(5))
+        w.cmd.put(ev.Resume())
+        prof = w.wait_for(lambda e: isinstance(e, ev.Artifact) and e.kind == "profile")
+        assert Path(prof.path).read_text().strip() and Path(prof.info["trace"]).exists()
+        names = {row["name"] for row in prof.info["top"]}
+        assert names and any(n.startswith("aten::") for n in names)
+        done = w.wait_for(lambda e: isinstance(e, (ev.Finished, ev.Failed)))
+        assert isinstance(done, ev.Finished) and done.status == "done"
+        # After training the worker keeps serving requests for the finished run.
+        w.cmd.put(ev.ProbeRequest((0.0, 0.0, 0.0)))
+        probe = w.wait_for(lambda e: isinstance(e, ev.PointProbe))
+        assert probe.truth == pytest.approx(-1.0, abs=0.01) and probe.predicted < 0
+        w.cmd.put(ev.ProbeRequest((2.0, 0.0, 0.0)))
+        probe = w.wait_for(lambda e: isinstance(e, ev.PointProbe))
+        assert probe.truth == pytest.approx(1.0, abs=0.01)
+    finally:
+        w.close()
+    assert w.proc.exitcode == 0
+
+
+def test_stop_finishes_cooperatively(tmp_path):
+    w = Worker(PARTS / "torus.stl", _cfg(epochs=200), tmp_path)
+    try:
+        w.wait_for(lambda e: isinstance(e, ev.Progress) and e.stage == "train" and e.step > 10)
+        w.cmd.put(ev.Stop())
+        done = w.wait_for(lambda e: isinstance(e, (ev.Finished, ev.Failed)))
+        assert isinstance(done, ev.Finished) and done.status == "stopped"
+        assert done.summary["steps"] < 200 * 32
+        assert (tmp_path / "model.pt").exists() and (tmp_path / "summary.json").exists()
+    finally:
+        w.close()
+
+
+def test_bad_part_fails_with_a_message(tmp_path):
+    bad = tmp_path / "bad.stl"
+    bad.write_bytes(b"")
+    w = Worker(bad, _cfg(), tmp_path / "run")
+    try:
+        failed = w.wait_for(lambda e: isinstance(e, (ev.Failed, ev.Finished)))
+        assert isinstance(failed, ev.Failed) and "the file is empty" in failed.message and failed.traceback == ""
+    finally:
+        w.close()
+    assert w.proc.exitcode == 0 and np.all([not isinstance(e, ev.Finished) for e in w.seen])
