@@ -249,6 +249,13 @@ class SplatJob(JobBase):
             self.log(f"{type(cmd).__name__}: not available for a Gaussian splat run", "warning")
 
     def run_body(self) -> dict[str, Any]:
+        threads = torch.get_num_threads()
+        try:
+            return self._run_body()
+        finally:
+            torch.set_num_threads(threads)  # a later job in the same process gets its threads back
+
+    def _run_body(self) -> dict[str, Any]:
         self.setup()
         self._t_train = time.perf_counter()  # throughput and ETA count training, not the ground truth
         self.train()
