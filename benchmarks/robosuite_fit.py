@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,7 +34,9 @@ def run_part(
     part: Path, folder: Path, out: Path, preset: str, overrides: list[str], timeout: float, threads: int
 ) -> dict[str, Any]:
     name = str(part.relative_to(folder)).replace("/", "__")
-    run_dir = out / "runs" / name.removesuffix(".stl")
+    run_dir = out / "runs" / Path(name).stem
+    if run_dir.exists() and not (run_dir / "summary.json").exists():
+        shutil.rmtree(run_dir)  # an interrupted earlier attempt; the trainer would not write over it
     exe = Path(sys.executable).with_name("isoscope-train")
     cmd = [str(exe), str(part), "--preset", preset, "--device", "cpu", "--outputDir", str(run_dir), "--quiet"]
     for item in overrides:
