@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# One test process holds both the GUI (VTK rendering through Mesa's llvmpipe, which loads LLVM) and the
+# engine. torch imports triton (its own LLVM) on the first optimizer, and the two LLVMs crash the process.
+# The product never mixes them (the window has no torch, the worker no VTK) and nothing here needs
+# triton, so the test session does without it.
+sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ROOT / "resources" / "parts"
