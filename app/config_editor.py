@@ -97,14 +97,7 @@ class ConfigEditor(QTreeWidget):
             if editor is None:
                 continue
             editor.blockSignals(True)
-            if isinstance(editor, QComboBox):
-                editor.setCurrentText(str(value))
-            elif isinstance(editor, QCheckBox):
-                editor.setChecked(bool(value))
-            elif isinstance(editor, QSpinBox):
-                editor.setValue(int(value))
-            elif isinstance(editor, QLineEdit):
-                editor.setText(repr(value) if isinstance(value, float) else str(value))
+            _put(editor, value)
             editor.blockSignals(False)
 
     def value(self, path: str) -> Any:
@@ -119,15 +112,7 @@ class ConfigEditor(QTreeWidget):
 
     def set_value(self, path: str, value: Any) -> None:
         """Set one row as a user would (tests and scripted mode)."""
-        editor = self._editors[path]
-        if isinstance(editor, QComboBox):
-            editor.setCurrentText(str(value))
-        elif isinstance(editor, QCheckBox):
-            editor.setChecked(bool(value))
-        elif isinstance(editor, QSpinBox):
-            editor.setValue(int(value))
-        else:
-            editor.setText(str(value))  # type: ignore[union-attr]
+        _put(self._editors[path], value)
 
     def config(self) -> C.RunConfig:
         """The edited config, validated; raises ConfigError."""
@@ -148,3 +133,15 @@ class ConfigEditor(QTreeWidget):
                 except C.ConfigError:
                     out.append(path)
         return out
+
+
+def _put(editor: Any, value: Any) -> None:
+    """Show ``value`` in an editor of any of the kinds this table uses."""
+    if isinstance(editor, QComboBox):
+        editor.setCurrentText(str(value))
+    elif isinstance(editor, QCheckBox):
+        editor.setChecked(bool(value))
+    elif isinstance(editor, QSpinBox):
+        editor.setValue(int(value))
+    elif isinstance(editor, QLineEdit):
+        editor.setText(repr(value) if isinstance(value, float) else str(value))
