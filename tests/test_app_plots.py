@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-    pytest.skip("no display: run the GUI tests under xvfb-run", allow_module_level=True)
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-pytest.importorskip("pytestqt")
+from tests.gui_support import require_display
+
+require_display()
 
 from PySide6.QtCore import QTimer  # noqa: E402
 

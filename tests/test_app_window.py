@@ -14,12 +14,9 @@ from pathlib import Path
 
 import pytest
 
-if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-    pytest.skip("no display: run the GUI tests under xvfb-run", allow_module_level=True)
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+from tests.gui_support import isolate_settings, require_display
 
-pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings  # noqa: E402
+require_display()
 
 ROOT = Path(__file__).resolve().parents[1]
 SPHERE = ROOT / "resources" / "parts" / "sphere.stl"
@@ -32,7 +29,7 @@ pytestmark = pytest.mark.gui
 def window(qapp, tmp_path_factory):
     from app.main_window import MainWindow
 
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path_factory.mktemp("qsettings")))
+    isolate_settings(tmp_path_factory.mktemp("qsettings"))
     runs = tmp_path_factory.mktemp("runs")
     w = MainWindow(runs_root=runs, lazy_viewport=False)
     w.show()

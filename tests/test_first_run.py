@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from tests.gui_support import isolate_settings, require_display
+
+require_display()
+from PySide6.QtCore import Qt  # noqa: E402
 
 import resources  # noqa: E402
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    isolate_settings(tmp_path / "settings")
     from app.first_run import attach_first_run
     from app.main_window import MainWindow
 

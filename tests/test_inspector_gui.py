@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.gui_support import isolate_settings, require_display
+
+require_display()
 
 from app.inspect_dock import install_inspector  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
@@ -21,8 +23,8 @@ GALLERY = Path(__file__).resolve().parents[1] / "resources" / "gallery"
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+def window(qtbot, tmp_path):
+    isolate_settings(tmp_path / "settings")
     win = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
     qtbot.addWidget(win)
     dock = install_inspector(win)

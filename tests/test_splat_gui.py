@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
-if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-    pytest.skip("no display: run the GUI tests under xvfb-run", allow_module_level=True)
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+from tests.gui_support import isolate_settings, require_display
 
-pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings  # noqa: E402
+require_display()
 
 from core import config as C  # noqa: E402
 from core import events as ev  # noqa: E402
@@ -28,7 +25,7 @@ pytestmark = pytest.mark.gui
 def test_splat_run_from_the_window(qtbot, qapp, tmp_path):
     from app.main_window import MainWindow
 
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    isolate_settings(tmp_path / "qsettings")
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
     w.show()
     try:
