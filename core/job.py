@@ -18,7 +18,7 @@ import torch
 from core import events as ev
 from core.config import RunConfig, to_dict
 from core.runs import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
-from core.timing import PhaseTimer, top_level
+from core.timing import TRAIN_PHASES, PhaseTimer, top_level
 
 DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Artifact, ev.Finished, ev.Failed)
 
@@ -126,7 +126,7 @@ class JobBase:
         elapsed = max(time.perf_counter() - self._t_train, 1e-9)
         rate = self.step / elapsed
         left = (self.total_steps - self.step) / rate if rate > 0 else float("nan")
-        sps = self.step * self.cfg.train.batch_size / elapsed
+        sps = self.samples / elapsed
         self.emit(ev.Progress(self.step, self.total_steps, epoch, self.cfg.train.epochs, sps, left, stage))
 
     # -- commands
@@ -245,6 +245,3 @@ class JobBase:
         self.emit(ev.PhaseTimes("total", self.epoch, top_level(seconds), wall))
         self.emit(ev.Finished(status, summary))
         return summary
-
-
-TRAIN_PHASES = ("batch", "forward", "backward", "optimizer")

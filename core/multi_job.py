@@ -22,8 +22,6 @@ from core.model import SDFNet
 from core.sdf_job import SDFJob
 from core.timing import PhaseTimer, epoch_breakdown, top_level
 
-TRAIN_PHASES = ("batch", "forward", "backward", "optimizer")
-
 
 class BatchedMLP(nn.Module):
     """P networks of the same widths as one module: x (P, B, 3) -> (P, B)."""

@@ -83,6 +83,10 @@ class PhaseTimer:
         return {k: v for k, v in delta.items() if v > 0}, wall
 
 
+#: The phases of an optimiser step; their sum is the training time.
+TRAIN_PHASES = ("batch", "forward", "backward", "optimizer")
+
+
 def ordered(seconds: dict[str, float]) -> dict[str, float]:
     rank = {name: i for i, name in enumerate(PHASE_ORDER)}
     return dict(sorted(seconds.items(), key=lambda kv: (rank.get(kv[0].split(".")[0], 99), kv[0])))
@@ -94,8 +98,7 @@ def top_level(seconds: dict[str, float]) -> dict[str, float]:
 
 def epoch_breakdown(epoch: int, seconds: dict[str, float], wall: float) -> str:
     """The seed's "EPOCH N TIMING BREAKDOWN" table for one epoch."""
-    train_keys = ("batch", "forward", "backward", "optimizer")
-    training = sum(seconds.get(k, 0.0) for k in train_keys)
+    training = sum(seconds.get(k, 0.0) for k in TRAIN_PHASES)
     validation = seconds.get("validation", 0.0)
     sampling = seconds.get("sample", 0.0) + seconds.get("cache", 0.0)
     other = max(wall - training - validation - sampling, 0.0)
@@ -111,5 +114,5 @@ def epoch_breakdown(epoch: int, seconds: dict[str, float], wall: float) -> str:
         lines.append(f"Other: {pct(other, wall)}")
     names = {"batch": "Batch gather", "forward": "Forward pass", "backward": "Backward pass", "optimizer": "Optimizer"}
     lines += ["", "Training timing breakdown:"]
-    lines += [f"  {names[k]}: {pct(seconds.get(k, 0.0), training)}" for k in train_keys]
+    lines += [f"  {names[k]}: {pct(seconds.get(k, 0.0), training)}" for k in TRAIN_PHASES]
     return "\n".join(lines)
