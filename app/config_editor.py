@@ -114,6 +114,18 @@ class ConfigEditor(QTreeWidget):
         """Set one row as a user would (tests and scripted mode)."""
         _put(self._editors[path], value)
 
+    def apply_overrides(self, values: dict[str, Any]) -> None:
+        """Set fields as the command line gave them (dotted paths); raises ConfigError on a bad value."""
+        cfg = self.config()
+        for path, value in values.items():
+            C.set_path(cfg, path, value)
+        C.validate(cfg)
+        for path in values:
+            if path in self._editors:
+                self.set_value(path, C.get_path(cfg, path))
+            else:
+                C.set_path(self._base, path, C.get_path(cfg, path))
+
     def config(self) -> C.RunConfig:
         """The edited config, validated; raises ConfigError."""
         cfg = copy.deepcopy(self._base)

@@ -20,6 +20,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core import events as ev
 from core.config import RunConfig, to_dict
 
+FAST_AFTER_SEND_S = 2.0
+
 
 class JobState:
     """States of a :class:`JobClient` (plain strings so they print and compare easily)."""
@@ -72,7 +74,12 @@ class JobClient(QObject):
     Signals: ``event(object)`` carries every event; typed ones: ``started``, ``progress``, ``metrics``,
     ``phase_times``, ``artifact``, ``log``, ``slice_result``, ``point_probe``, ``finished``, ``failed``
     (each with the event object); ``crashed(str message, str details)`` when the process ends without
-    Finished/Failed; ``state_changed(str)``; ``batch_done()`` after each drained batch.
+    Finished/Failed; ``state_changed(str)``; ``batch_done()`` after each drained batch; ``polled()`` after
+    every poll of a live worker, with or without events (the window draws its frame there).
+
+    ``set_poll_interval(ms)`` slows polling down (the window does while a job trains on the CPU); for
+    ``FAST_AFTER_SEND_S`` after a command is sent it polls every ``poll_ms`` again, so replies to the
+    person's clicks (pause, slice, probe) show at once.
     """
 
     event = Signal(object)
@@ -89,6 +96,7 @@ class JobClient(QObject):
     crashed = Signal(str, str)
     state_changed = Signal(str)
     batch_done = Signal()
+    polled = Signal()
 
     def __init__(self, parent: QObject | None = None, poll_ms: int = 40, max_batch: int = 500) -> None:
         super().__init__(parent)
@@ -105,6 +113,9 @@ class JobClient(QObject):
         self.max_batch = max_batch
         self.run_dir: Path | None = None
         self.last_logs: collections.deque[str] = collections.deque(maxlen=20)
+        self.poll_ms = poll_ms
+        self._interval_ms = poll_ms
+        self._fast_until = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(poll_ms)
         self._timer.timeout.connect(self._tick)
@@ -136,6 +147,11 @@ class JobClient(QObject):
         self._proc.start()
         self._timer.start()
 
+    def set_poll_interval(self, ms: int) -> None:
+        """Poll the worker every ``ms`` milliseconds (at least ``poll_ms``)."""
+        self._interval_ms = max(int(ms), self.poll_ms)
+        self._timer.setInterval(self._current_interval())
+
     def send(self, command: Any) -> bool:
         if self._proc is None or not self._proc.is_alive():
             return False
@@ -143,6 +159,8 @@ class JobClient(QObject):
             self._cmd_q.put(command)
         except (OSError, ValueError):
             return False
+        self._fast_until = time.monotonic() + FAST_AFTER_SEND_S
+        self._timer.setInterval(self.poll_ms)
         return True
 
     def pause(self) -> None:
@@ -218,7 +236,12 @@ class JobClient(QObject):
             keep.append((proc, cmd_q, evt_q, deadline))
         self._retiring = keep
 
+    def _current_interval(self) -> int:
+        return self.poll_ms if time.monotonic() < self._fast_until else self._interval_ms
+
     def _tick(self) -> None:
+        if self._timer.interval() != self._current_interval():
+            self._timer.setInterval(self._current_interval())
         self._reap_retired()
         if self._proc is None:
             if not self._retiring:
@@ -232,6 +255,7 @@ class JobClient(QObject):
             self._dispatch(event)
         if batch:
             self.batch_done.emit()
+        self.polled.emit()
         if self._proc is None:
             return
         if not alive:
@@ -290,11 +314,15 @@ def _drain(q: Any, limit: int) -> list[Any]:
         return out
     while len(out) < limit:
         try:
-            out.append(q.get_nowait())
+            item = q.get_nowait()
         except queue.Empty:
             break
         except (EOFError, OSError, ValueError):
             break
+        if isinstance(item, list):  # a batch of frequent events (core.worker.BatchingSink)
+            out.extend(item)
+        else:
+            out.append(item)
     return out
 
 

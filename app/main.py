@@ -1,7 +1,10 @@
 """``isoscope``: open the training monitor window, optionally run one job scripted and take a screenshot.
 
     isoscope [PART] [--preset NAME] [--device cpu|cuda:N] [--outputDir DIR]
-             [--start] [--screenshot OUT.png] [--exit-when-done]
+             [--start] [--screenshot OUT.png] [--exit-when-done] [CONFIG FLAGS]
+
+The config flags are isoscope-train's (``--epochs 60``, ``--batchSize 1024``, ...): they edit the
+chosen preset's values in the Setup panel, as if typed there.
 
 With ``--exit-when-done`` the window closes when the run has ended (after the screenshot, which is taken
 once the reconstructed mesh is shown); the exit status is 0 for a finished run, 1 otherwise.
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from core import __version__
 from core import config as C
+from core.cli import add_config_arguments, config_overrides
 
 T0 = time.perf_counter()
 
@@ -30,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window when the run has ended")
     p.add_argument("--exit-when-done", action="store_true", help="quit when the run has ended")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_config_arguments(p, skip=("preset", "device"))
     return p
 
 
@@ -83,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         attach_first_run(window)
     if args.preset:
         window.setup.apply_preset(args.preset)
+    try:
+        window.setup.editor.apply_overrides(config_overrides(args))
+    except C.ConfigError as exc:
+        print(f"isoscope: error: {exc}", file=sys.stderr)
+        return 2
     if args.device and not window.setup.set_device(args.device):
         window.show_message("error", f"device {args.device!r} is not available here; choose one in the Device list")
         if args.exit_when_done:
@@ -104,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def finish(state: str) -> None:
         summary_ok = state == "Finished"
+        overhead = window.pacer.overhead
+        if overhead:
+            print(f"window CPU while training on the CPU: {100 * overhead['cpu_share']:.1f}% of one core "
+                  f"({overhead['frames']:.0f} frames in {overhead['seconds']:.1f} s)", flush=True)  # fmt: skip
         if args.screenshot:
             try:
                 save_screenshot(window, args.screenshot)

@@ -7,7 +7,6 @@ Every event, live from the :class:`JobClient` or replayed from a past run's metr
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )  # fmt: skip
 
-from app.devices import ResourceSampler, memory_problem
+from app.devices import memory_problem
 from app.inspect_dock import install_inspector
 from app.job_client import JobClient, JobState
+from app.pacing import FramePacer
 from app.panes import Banner, LogPane, ProfileTable
 from app.plots import PlotsPanel, format_eta
 from app.run_views import RunViewsMixin
@@ -56,7 +56,6 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.current_part: str | None = None
         self._batch: list[Path] = []
         self._follower: RunFollower | None = None
-        self._t_start = time.monotonic()
         self._build_toolbar()
         self._build_docks()
         self._build_centre()
@@ -64,11 +63,10 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self._connect()
         install_inspector(self)  # the Inspector dock: findings, slices, probes, fit error, dataset table
         self._restore()
-        self._res = ResourceSampler()
-        self._timers = [QTimer(self), QTimer(self)]
-        self._timers[0].timeout.connect(self._sample_resources)
-        self._timers[0].start(1000)
-        self._timers[1].timeout.connect(self._follow)
+        self.pacer = FramePacer(self)
+        self.pacer.add_menu()
+        self._follow_timer = QTimer(self)  # follows a run that another process writes
+        self._follow_timer.timeout.connect(self._follow)
         self._update_actions(JobState.IDLE)
         if lazy_viewport:
             QTimer.singleShot(150, self.ensure_viewport)  # after the first paint
@@ -244,9 +242,9 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self._stop_following()
         self.clear_banner()
         self._reset_views(part)
-        self.device_name = self._cfg.device
         self.append_log("info", f"starting {Path(part).name} with preset {self._cfg.preset} on {self._cfg.device}")
         self.client.start(part, self._cfg, run_dir)
+        self.pacer.job_device(self._cfg.device)
         return True
 
     def stop_job(self) -> None:
@@ -297,8 +295,9 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.plots.handle(e)
         self.splat_panel.handle(e)
         if isinstance(e, ev.Progress):
+            eta = "reconstructing" if e.stage == "reconstruct" else f"ETA {format_eta(e.eta_s)}"
             self._set_status(step=f"step {e.step:,}/{e.total_steps:,}", epoch=f"epoch {e.epoch}/{e.total_epochs}",
-                             rate=f"{e.samples_per_s:,.0f} samples/s", eta=f"ETA {format_eta(e.eta_s)}")  # fmt: skip
+                             rate=f"{e.samples_per_s:,.0f} samples/s", eta=eta)  # fmt: skip
         elif isinstance(e, ev.Metrics):
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
         elif isinstance(e, ev.Started):
@@ -371,17 +370,10 @@ class MainWindow(RunViewsMixin, QMainWindow):
         if part and Path(part).exists():
             self._show_part(part)
 
-    def _sample_resources(self) -> None:
-        sample = self._res.sample(self.client.pid, self.device_name)
-        if sample is not None:
-            self.plots.add_resource_sample(time.monotonic() - self._t_start, *sample)
-
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         self.settings.save_window(self.saveGeometry(), self.saveState())
-        for t in self._timers:
-            t.stop()
-        self.plots._timer.stop()
+        self._follow_timer.stop()
         self.client.shutdown(timeout=3.0)
         if self.viewport is not None:
             self.viewport.close()

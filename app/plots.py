@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QWidget
 
@@ -96,15 +95,13 @@ class PlotsPanel(QWidget):
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
-        self._epoch_items: list[Any] = []
-        self._share_items: list[Any] = []
+        self._epoch_bars: dict[str, Any] = {}
+        self._share_items: list[Any] = []  # the bar, then one label per phase
+        self._share_names: list[str] = []
+        self._share_title = ""
         self._overlays: list[Any] = []
         self._rate_title_t = 0.0
         self.reset()
-        self._timer = QTimer(self)
-        self._timer.setInterval(50)
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start()
 
     # ------------------------------------------------------------------ data
     def reset(self) -> None:
@@ -193,7 +190,8 @@ class PlotsPanel(QWidget):
 
     # ------------------------------------------------------------------ drawing
     def refresh(self) -> None:
-        """Push pending data into the plots (called by the timer; call it directly after a replay)."""
+        """Push pending data into the plots: the window's frame clock calls it after each poll of the worker
+        (``app.pacing``); call it directly after a replay."""
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
@@ -221,21 +219,25 @@ class PlotsPanel(QWidget):
         self.updates += 1
 
     def _draw_epochs(self) -> None:
-        for item in self._epoch_items:
-            self.epoch_plot.removeItem(item)
-        self._epoch_items.clear()
-        self.epoch_legend.clear()
-        if not self.epochs:
-            return
+        """Stacked bars per phase; the bar items and the legend are rebuilt only when the phases change."""
         epochs = sorted(self.epochs)
         names = ordered(n for s in self.epochs.values() for n, v in s.items() if v > 0)
+        if names != list(self._epoch_bars):
+            for item in self._epoch_bars.values():
+                self.epoch_plot.removeItem(item)
+            self._epoch_bars.clear()
+            self.epoch_legend.clear()
+            for name in names:
+                bar = pg.BarGraphItem(x=[], height=[], width=0.7, brush=phase_colour(name), pen=None)
+                self.epoch_plot.addItem(bar)
+                self.epoch_legend.addItem(bar, name)
+                self._epoch_bars[name] = bar
+        if not epochs:
+            return
         base = np.zeros(len(epochs))
-        for name in names:
+        for name, bar in self._epoch_bars.items():
             h = np.array([self.epochs[e].get(name, 0.0) for e in epochs])
-            bar = pg.BarGraphItem(x=epochs, y0=base, height=h, width=0.7, brush=phase_colour(name), pen=None)
-            self.epoch_plot.addItem(bar)
-            self.epoch_legend.addItem(bar, name)
-            self._epoch_items.append(bar)
+            bar.setOpts(x=epochs, y0=base, height=h, width=0.7)
             base = base + h
         self.epoch_plot.setXRange(min(epochs) - 0.6, max(epochs) + 0.6, padding=0)
         rows = (len(names) + 2) // 3  # leave the top of the plot to the legend
@@ -259,29 +261,40 @@ class PlotsPanel(QWidget):
         return scope, {k: 100.0 * seconds[k] / total for k in ordered(seconds) if seconds[k] > 0}
 
     def _draw_share(self) -> None:
-        for item in self._share_items:
-            self.share_plot.removeItem(item)
-        self._share_items.clear()
+        """One bar per phase with its percentage; items are reused while the phases stay the same."""
         scope, share = self.share_data()
-        self.share_plot.setTitle(f"Phase share ({scope})", color="#d7dae0", size="10pt")
-        if not share:
-            return
+        title = f"Phase share ({scope})"
+        if title != self._share_title:  # a title change re-lays the plot out
+            self._share_title = title
+            self.share_plot.setTitle(title, color="#d7dae0", size="10pt")
         names = list(share)
-        ys = np.arange(len(names))
+        if names != self._share_names:
+            for item in self._share_items:
+                self.share_plot.removeItem(item)
+            self._share_items.clear()
+            self._share_names = names
+            if not names:
+                return
+            ys = np.arange(len(names))
+            bar = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=np.zeros(len(names)),
+                                  brushes=[phase_colour(n) for n in names], pen=None)  # fmt: skip
+            self.share_plot.addItem(bar)
+            self._share_items.append(bar)
+            for _ in names:
+                text = pg.TextItem("", color=QColor("#d7dae0"), anchor=(0, 0.5))
+                self.share_plot.addItem(text)
+                self._share_items.append(text)
+            self.share_plot.getPlotItem().getAxis("left").setTicks(
+                [[(float(y), n) for y, n in zip(ys, names, strict=True)]]
+            )
+            self.share_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
+        if not names:
+            return
         widths = np.array([share[n] for n in names])
-        bar = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=widths, brushes=[phase_colour(n) for n in names],
-                              pen=None)  # fmt: skip
-        self.share_plot.addItem(bar)
-        self._share_items.append(bar)
-        for y, w in zip(ys, widths, strict=True):
-            text = pg.TextItem(f"{w:.1f}%", color=QColor("#d7dae0"), anchor=(0, 0.5))
+        self._share_items[0].setOpts(width=widths)
+        for y, (text, w) in enumerate(zip(self._share_items[1:], widths, strict=True)):
+            text.setText(f"{w:.1f}%")
             text.setPos(min(w, 82.0) + 1.0, y)
-            self.share_plot.addItem(text)
-            self._share_items.append(text)
-        self.share_plot.getPlotItem().getAxis("left").setTicks(
-            [[(float(y), n) for y, n in zip(ys, names, strict=True)]]
-        )
-        self.share_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
 
 
 def format_eta(seconds: float | None) -> str:

@@ -42,7 +42,7 @@ class RunViewsMixin:
             self._follower.offset = (
                 (run.path / "metrics.jsonl").stat().st_size if (run.path / "metrics.jsonl").exists() else 0
             )
-            self._timers[1].start(500)
+            self._follow_timer.start(500)
         return True
 
     def overlay_run(self, path: str | Path) -> None:
@@ -63,7 +63,7 @@ class RunViewsMixin:
 
     def _stop_following(self) -> None:
         self._follower = None
-        self._timers[1].stop()
+        self._follow_timer.stop()
 
     def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         if event.mimeData().hasUrls():

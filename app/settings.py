@@ -1,4 +1,5 @@
-"""Settings remembered between sessions (QSettings): window layout, recent files, last preset and device.
+"""Settings remembered between sessions (QSettings): window layout, recent files, last preset and device,
+and how often the window redraws while a job trains on the CPU.
 
 The organisation and application names are fixed here; tests point QSettings at a temporary folder with
 ``QSettings.setPath`` (IniFormat) before the window is built.
@@ -52,6 +53,15 @@ class Settings:
 
     def set_last_device(self, name: str) -> None:
         self.qs.setValue("last_device", name)
+
+    def cpu_frame_ms(self, default: int) -> int:
+        try:
+            return int(self._get("cpu_frame_ms", default))
+        except (TypeError, ValueError):
+            return default
+
+    def set_cpu_frame_ms(self, ms: int) -> None:
+        self.qs.setValue("cpu_frame_ms", int(ms))
 
     def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
         return self._get("geometry"), self._get("state")

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 from vtkmodules.vtkCommonDataModel import vtkPlane
+from vtkmodules.vtkIOPLY import vtkPLYReader
 
 from core.meshio import face_areas, read_stl
 
@@ -41,6 +42,26 @@ def surface_sample(vertices: np.ndarray, faces: np.ndarray, n: int = SURFACE_SAM
     s = np.sqrt(r1)
     pts = (1 - s) * tri[:, 0] + s * (1 - r2) * tri[:, 1] + s * r2 * tri[:, 2]
     return np.vstack([pts, vertices])
+
+
+def read_mesh(path: str | Path) -> pv.PolyData:
+    """A PLY or STL mesh as PolyData, read by the format's own reader.
+
+    ``pv.read`` looks the reader up in the installed packages' entry points first, about a second of CPU
+    on every call; a mesh arrives whenever the worker reconstructs, during training too.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".stl":
+        return _polydata(*read_stl(path))
+    if path.suffix.lower() != ".ply":
+        mesh = pv.read(str(path))
+        return mesh if isinstance(mesh, pv.PolyData) else mesh.extract_surface()
+    if not path.is_file():
+        raise OSError(f"no such file: {path}")
+    reader = vtkPLYReader()
+    reader.SetFileName(str(path))
+    reader.Update()
+    return pv.wrap(reader.GetOutput())
 
 
 class Viewport(QWidget):
@@ -138,9 +159,7 @@ class Viewport(QWidget):
 
     def set_fit_mesh(self, path: str | Path) -> None:
         """Show the reconstructed mesh, coloured by its distance to the part when the part is known."""
-        mesh = pv.read(str(path))
-        if not isinstance(mesh, pv.PolyData):
-            mesh = mesh.extract_surface()
+        mesh = read_mesh(path)
         self.fit = mesh
         kwargs: dict[str, Any] = {"name": "fit", "render": False, "smooth_shading": False}
         if self.truth is not None and mesh.n_points:

@@ -37,9 +37,15 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
                    help="where runs are written (default: the user's data directory)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch tables")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_config_arguments(p)
+    return p
+
+
+def add_config_arguments(p: argparse.ArgumentParser, skip: tuple[str, ...] = ("preset",)) -> None:
+    """One flag per config field (the seed's names first), grouped by section; values stay strings."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for path, f, value in C.iter_fields(C.RunConfig()):
-        if path == "preset":
+        if path in skip:
             continue
         section = path.split(".")[0] if "." in path else "run"
         group = groups.setdefault(section, p.add_argument_group(f"{section} options"))
@@ -51,14 +57,17 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
         helptext += f" [{value}]"
         group.add_argument(*flags, dest=f"cfg:{path}", default=None, metavar=type(value).__name__.upper(),
                            help=helptext)  # fmt: skip
-    return p
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given on the command line, by dotted path."""
+    return {key[4:]: value for key, value in vars(args).items() if key.startswith("cfg:") and value is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> C.RunConfig:
     cfg = C.preset(args.preset or "default")
-    for key, value in vars(args).items():
-        if key.startswith("cfg:") and value is not None:
-            C.set_path(cfg, key[4:], value)
+    for path, value in config_overrides(args).items():
+        C.set_path(cfg, path, value)
     C.validate(cfg)
     return cfg
 

@@ -20,6 +20,7 @@ from core.config import RunConfig, to_dict
 from core.runs import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
 from core.timing import TRAIN_PHASES, PhaseTimer, top_level
 
+COMMAND_POLL_S = 0.02  # commands are looked at most 50 times a second (each look is a few syscalls)
 DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Artifact, ev.Finished, ev.Failed)
 
 
@@ -68,6 +69,7 @@ class Reporter:
         self._min_metrics = 1.0 / metrics_hz
         self._min_timings = 1.0 / timings_hz
         self._last: dict[str, float] = {}
+        self._last_commands = -1e9
 
     def emit(self, event: Any) -> None:
         if isinstance(event, DURABLE):
@@ -89,6 +91,11 @@ class Reporter:
         self.emit(ev.Log(level, text))
 
     def commands(self) -> list[Any]:
+        """Waiting commands, looked at most every COMMAND_POLL_S (jobs ask at every step)."""
+        now = time.perf_counter()
+        if now - self._last_commands < COMMAND_POLL_S:
+            return []
+        self._last_commands = now
         return self._commands()
 
     def close(self) -> None:

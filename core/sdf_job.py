@@ -283,6 +283,7 @@ class SDFJob(JobBase):
 
     def conclude(self) -> dict[str, Any]:
         """After training: save the model, reconstruct, measure; the body of summary.json."""
+        self.emit_progress(self.epoch, "reconstruct")  # training is over (the window's status bar says so)
         self.save_checkpoint()
         out = self.reconstruct(self.cfg.recon.resolution)
         if out["status"] == "done":

@@ -75,7 +75,7 @@ def test_window_runs_a_job_without_importing_torch(tmp_path):
             w.plots.refresh()
             x, y = w.plots.train_curve.getData()
             out.update(torch_after_run="torch" in sys.modules, train_points=0 if x is None else len(x),
-                       epoch_bars=len(w.plots._epoch_items), share=w.plots.share_data()[1],
+                       epoch_bars=len(w.plots._epoch_bars), share=w.plots.share_data()[1],
                        fit_points=int(w.viewport.fit.n_points) if w.viewport.fit is not None else 0,
                        fit_shown="fit" in w.viewport.actors)
             w.close()
@@ -131,7 +131,7 @@ def test_crash_is_reported_and_a_new_run_works(window, qtbot):
     window.plots.refresh()
     x, _ = window.plots.train_curve.getData()
     assert x is not None and len(x) >= 3
-    assert window.plots._epoch_items and window.plots.epochs
+    assert window.plots._epoch_bars and window.plots.epochs
     qtbot.waitUntil(lambda: _fit_points(window) > 100, timeout=10_000)
     assert not window.banner.isVisible()
     window.last_finished_run = window.client.run_dir
@@ -149,6 +149,36 @@ def test_stop_a_run(window, qtbot):
     summary = json.loads((window.client.run_dir / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["epochs"] < 40
     qtbot.waitUntil(lambda: window.client.pid is None, timeout=15_000)  # the serving loop ended too
+    window.setup.apply_preset("tiny")
+
+
+def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
+    """While a job trains on the CPU the window polls, draws and flushes once every 2 s (each flush takes CPU
+    from training); mouse input opens the gate at once; after the run it draws 20 times a second again."""
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    from app.pacing import LIVE_FRAME_MS
+
+    pacer = window.pacer
+    assert not pacer.gated and window.client._interval_ms == LIVE_FRAME_MS
+    window.setup.editor.set_value("train.epochs", 400)
+    assert window.start()
+    qtbot.waitUntil(lambda: pacer.gated and len(window.plots.train[0]) >= 1, timeout=TIMEOUT_MS)
+    assert window.client._interval_ms == pacer.cpu_frame_ms == 2000
+    flushes, frames, points = pacer.flushes, pacer.frames, len(window.plots.train[0])
+    qtbot.wait(6000)
+    assert window.client.state == "Running"
+    assert 2 <= pacer.frames - frames <= 5  # a frame every 2 s (a poll, then one draw)
+    assert 1 <= pacer.flushes - flushes <= 6  # not the dozens a second that updates would cause
+    assert len(window.plots.train[0]) > points  # and every point still arrives
+    x, _ = window.plots.train_curve.getData()
+    assert len(x) == len(window.plots.train[0])  # each frame draws what its poll brought
+    QTest.mouseClick(window.plots.loss_plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(20, 20))
+    assert pacer._interacting  # the person is using the window: it draws at once for a while
+    window.stop_job()
+    qtbot.waitUntil(lambda: window.client.state == "Finished", timeout=TIMEOUT_MS)
+    assert not pacer.gated and window.client._interval_ms == LIVE_FRAME_MS
     window.setup.apply_preset("tiny")
 
 

@@ -26,17 +26,23 @@ class Worker:
         self.proc.start()
         self.seen: list[Any] = []
 
+    def take(self, item: Any) -> list[Any]:
+        """Record one queue item: an event, or a batch (list) of frequent training events."""
+        events = item if isinstance(item, list) else [item]
+        self.seen.extend(events)
+        return events
+
     def wait_for(self, test, timeout: float = 120.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                e = self.evt.get(timeout=0.5)
+                item = self.evt.get(timeout=0.5)
             except queue.Empty:
                 assert self.proc.is_alive() or not self.evt.empty(), "worker exited"
                 continue
-            self.seen.append(e)
-            if test(e):
-                return e
+            for e in self.take(item):
+                if test(e):
+                    return e
         raise AssertionError(f"timed out; last events: {[type(e).__name__ for e in self.seen[-5:]]}")
 
     def close(self) -> None:
@@ -61,7 +67,7 @@ def test_commands_during_and_after_training(tmp_path):
         steps = [e.step for e in w.seen if isinstance(e, ev.Progress) and e.stage == "train"]
         time.sleep(1.5)
         while not w.evt.empty():
-            w.seen.append(w.evt.get())
+            w.take(w.evt.get())
         later = [e.step for e in w.seen if isinstance(e, ev.Progress) and e.stage == "train"]
         assert later == steps  # no training while paused
         w.cmd.put(ev.ReconstructNow(24))
@@ -89,6 +95,30 @@ def test_commands_during_and_after_training(tmp_path):
     finally:
         w.close()
     assert w.proc.exitcode == 0
+
+
+def test_batching_sink_keeps_order_and_sends_important_events_at_once():
+    from core.worker import BatchingSink
+
+    sent: list[Any] = []
+    sink = BatchingSink(sent.append, max_delay_s=60.0)
+    m1, m2 = ev.Metrics(1, 1, {"train_loss": 1.0}), ev.Metrics(2, 1, {"train_loss": 0.5})
+    p = ev.Progress(2, 10, 1, 1, 100.0, 1.0, "train")
+    sink(m1)
+    sink(p)
+    sink(m2)
+    assert sent == []  # frequent training events wait for their batch
+    log = ev.Log("info", "paused")
+    sink(log)
+    assert sent == [[m1, p, m2], log]  # an important event sends the waiting batch first, in order
+    sink(m1)
+    sink.max_delay_s = 0.0
+    sink.poll()
+    assert sent[-1] == [m1]
+    sink(m2)
+    assert sent[-1] is m2  # no delay: every event goes alone, as it comes
+    sink(ev.Progress(3, 10, 1, 1, 100.0, 1.0, "sample"))
+    assert isinstance(sent[-1], ev.Progress) and sent[-1].stage == "sample"
 
 
 def test_stop_finishes_cooperatively(tmp_path):

@@ -1,0 +1,94 @@
+"""Training throughput with the window attached against the same job headless.
+
+Runs the same part, preset and flags alternately through ``isoscope-train`` (headless) and through the
+window (``isoscope PART --start --exit-when-done``, under ``xvfb-run`` when there is no display), reads
+``train_samples_per_s`` from each run's summary.json and prints every run, the medians, and their ratio,
+with the machine they ran on. Alternating rounds keep slow drifts of a shared machine out of the ratio.
+
+    python benchmarks/window_overhead.py resources/parts/sphere.stl --preset smoke --device cpu \\
+        --rounds 5 --epochs 48
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = ""
+    if shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        gpu = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+    return f"{cpu}, {os.cpu_count()} cores" + (f", {gpu}" if gpu else ", no GPU")
+
+
+def summary_rate(run_root: Path) -> float:
+    found = sorted(run_root.rglob("summary.json"))
+    if not found:
+        raise RuntimeError(f"no summary.json under {run_root}")
+    summary = json.loads(found[-1].read_text())
+    if summary.get("status") != "done":
+        raise RuntimeError(f"run under {run_root} ended {summary.get('status')}: {summary.get('error', '')}")
+    return float(summary["train_samples_per_s"])
+
+
+def run(cmd: list[str], out: Path) -> float:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return summary_rate(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("part")
+    p.add_argument("--preset", default="smoke")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--rounds", type=int, default=5)
+    args, flags = p.parse_known_args(argv)  # the rest: config flags for both runs (--epochs 48, ...)
+    common = [args.part, "--preset", args.preset, "--device", args.device, *flags]
+    xvfb = [] if os.environ.get("DISPLAY") else ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
+    rates: dict[str, list[float]] = {"headless": [], "window": []}
+    with tempfile.TemporaryDirectory(prefix="isoscope-overhead-") as tmp:
+        for i in range(args.rounds):
+            for mode in ("headless", "window"):
+                out = Path(tmp) / f"{mode}{i}"
+                if mode == "headless":
+                    cmd = [str(BIN / "isoscope-train"), *common, "--quiet", "--outputDir", str(out)]
+                else:
+                    cmd = [*xvfb, str(BIN / "isoscope"), *common, "--outputDir", str(out)]
+                    cmd += ["--start", "--exit-when-done"]
+                rates[mode].append(run(cmd, out))
+                print(f"round {i + 1} {mode:8s} {rates[mode][-1]:12,.0f} samples/s", flush=True)
+    med = {mode: statistics.median(values) for mode, values in rates.items()}
+    pairs = [w / h for h, w in zip(rates["headless"], rates["window"], strict=True)]
+    print(f"\nmachine: {machine()}")
+    print(f"job: {' '.join(common)}")
+    print(f"headless median {med['headless']:,.0f} samples/s; window median {med['window']:,.0f} samples/s")
+    print(f"window / headless: {100 * med['window'] / med['headless']:.1f}% (medians); "
+          f"per round {', '.join(f'{100 * r:.0f}%' for r in pairs)}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
