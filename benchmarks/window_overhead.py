@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -52,11 +53,13 @@ def summary_rate(run_root: Path) -> float:
     return float(summary["train_samples_per_s"])
 
 
-def run(cmd: list[str], out: Path) -> float:
+def run(cmd: list[str], out: Path) -> tuple[float, float | None]:
+    """(training samples/s, the window's CPU share of one core while training, when it printed one)."""
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return summary_rate(out)
+    share = re.search(r"window CPU while training on the CPU: ([0-9.]+)% of one core", proc.stdout)
+    return summary_rate(out), float(share.group(1)) if share else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     common = [args.part, "--preset", args.preset, "--device", args.device, *flags]
     xvfb = [] if os.environ.get("DISPLAY") else ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
     rates: dict[str, list[float]] = {"headless": [], "window": []}
+    shares: list[float] = []
     with tempfile.TemporaryDirectory(prefix="isoscope-overhead-") as tmp:
         for i in range(args.rounds):
             for mode in ("headless", "window"):
@@ -78,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     cmd = [*xvfb, str(BIN / "isoscope"), *common, "--outputDir", str(out)]
                     cmd += ["--start", "--exit-when-done"]
-                rates[mode].append(run(cmd, out))
-                print(f"round {i + 1} {mode:8s} {rates[mode][-1]:12,.0f} samples/s", flush=True)
+                rate, share = run(cmd, out)
+                rates[mode].append(rate)
+                shares += [share] if share is not None else []
+                extra = f"  (window: {share:.1f}% of one core)" if share is not None else ""
+                print(f"round {i + 1} {mode:8s} {rate:12,.0f} samples/s{extra}", flush=True)
     med = {mode: statistics.median(values) for mode, values in rates.items()}
     pairs = [w / h for h, w in zip(rates["headless"], rates["window"], strict=True)]
     print(f"\nmachine: {machine()}")
@@ -87,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"headless median {med['headless']:,.0f} samples/s; window median {med['window']:,.0f} samples/s")
     print(f"window / headless: {100 * med['window'] / med['headless']:.1f}% (medians); "
           f"per round {', '.join(f'{100 * r:.0f}%' for r in pairs)}")  # fmt: skip
+    if shares:
+        print(f"the window's own CPU while training: median {statistics.median(shares):.1f}% of one core "
+              f"(of {os.cpu_count()} cores)")  # fmt: skip
     return 0
 
 
