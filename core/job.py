@@ -61,6 +61,7 @@ class Reporter:
         commands: Callable[[], list[Any]] | None = None,
         metrics_hz: float = 20.0,
         timings_hz: float = 2.0,
+        command_poll_s: float = COMMAND_POLL_S,
     ) -> None:
         self.run_dir = run_dir
         self.writer = RunWriter(run_dir)
@@ -70,6 +71,7 @@ class Reporter:
         self._min_timings = 1.0 / timings_hz
         self._last: dict[str, float] = {}
         self._last_commands = -1e9
+        self.command_poll_s = command_poll_s
 
     def emit(self, event: Any) -> None:
         if isinstance(event, DURABLE):
@@ -91,9 +93,9 @@ class Reporter:
         self.emit(ev.Log(level, text))
 
     def commands(self) -> list[Any]:
-        """Waiting commands, looked at most every COMMAND_POLL_S (jobs ask at every step)."""
+        """Waiting commands, looked at most every ``command_poll_s`` (jobs ask at every step)."""
         now = time.perf_counter()
-        if now - self._last_commands < COMMAND_POLL_S:
+        if now - self._last_commands < self.command_poll_s:
             return []
         self._last_commands = now
         return self._commands()

@@ -74,7 +74,7 @@ def test_stop_between_steps_still_writes_the_renders(tmp_path: Path) -> None:
         return [ev.Stop()] if calls["n"] == 6 else []
 
     events: list = []
-    reporter = Reporter(tmp_path, events.append, commands)
+    reporter = Reporter(tmp_path, events.append, commands, command_poll_s=0.0)  # look at every step
     summary = SplatJob(str(Path(__file__).parents[1] / "resources/parts/box.stl"), cfg, tmp_path, reporter).run()
     reporter.close()
     assert summary["status"] == "stopped" and summary["steps"] == 5
