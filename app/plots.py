@@ -75,7 +75,7 @@ class PlotsPanel(QWidget):
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)
         self.epoch_plot = _plot("Time per epoch by phase", "seconds", "epoch")
-        self.epoch_legend = self.epoch_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=3)
+        self.epoch_legend = self.epoch_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
         self.epoch_legend.setLabelTextSize("7pt")
         self.share_plot = _plot("Phase share (live)", "", "% of wall time")
         self.share_plot.setXRange(0, 100)
@@ -205,12 +205,12 @@ class PlotsPanel(QWidget):
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float))
             if self.final_rate:
-                self.rate_plot.setTitle(f"Throughput: {self.final_rate:,.0f}/s",
+                self.rate_plot.setTitle(f"Throughput {compact(self.final_rate)}/s",
                                         color="#d7dae0", size="10pt")  # fmt: skip
             elif self.rate[1] and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
                 eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
-                self.rate_plot.setTitle(f"{self.rate[1][-1]:,.0f} samples/s{eta}", color="#d7dae0", size="10pt")
+                self.rate_plot.setTitle(f"{compact(self.rate[1][-1])} samples/s{eta}", color="#d7dae0", size="10pt")
         if "res" in dirty:
             t, u, m = (np.asarray(a, float) for a in self.resources)
             self.util_curve.setData(t, u)
@@ -240,7 +240,7 @@ class PlotsPanel(QWidget):
             bar.setOpts(x=epochs, y0=base, height=h, width=0.7)
             base = base + h
         self.epoch_plot.setXRange(min(epochs) - 0.6, max(epochs) + 0.6, padding=0)
-        rows = (len(names) + 2) // 3  # leave the top of the plot to the legend
+        rows = (len(names) + 1) // 2  # leave the top of the plot to the legend (two columns)
         self.epoch_plot.setYRange(0, float(base.max()) * (1.15 + 0.22 * rows) or 1.0, padding=0)
         step = max(1, len(epochs) // 8)
         ticks = [(float(e), str(e)) for e in epochs[::step]]
@@ -295,6 +295,15 @@ class PlotsPanel(QWidget):
         for y, (text, w) in enumerate(zip(self._share_items[1:], widths, strict=True)):
             text.setText(f"{w:.1f}%")
             text.setPos(min(w, 82.0) + 1.0, y)
+
+
+def compact(n: float) -> str:
+    """A rate short enough for a narrow plot title: 950, 12.3k, 111k, 6.02M."""
+    if n >= 1e6:
+        return f"{n / 1e6:.3g}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.3g}k"
+    return f"{n:.0f}"
 
 
 def format_eta(seconds: float | None) -> str:
