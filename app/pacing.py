@@ -25,6 +25,7 @@ from app.job_client import JobState
 LIVE_FRAME_MS = 50
 SETTLE_MS = 30  # after a frame's changes, let pyqtgraph's deferred layout and scene updates run first
 INTERACTION_LIVE_S = 2.0
+RESIZE = QEvent.Type.Resize
 INPUT_EVENTS = {QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease, QEvent.Type.MouseMove,
                 QEvent.Type.Wheel, QEvent.Type.KeyPress}  # fmt: skip
 CPU_FRAME_CHOICES = {50: "20 times a second", 250: "4 times a second", 1000: "once a second",
@@ -104,7 +105,8 @@ class FramePacer(QObject):
     # ------------------------------------------------------------------ the gate
     # While gated, Qt's update requests for the window are held back (the dirty regions stay marked) and
     # one is delivered per frame, so each frame costs one paint of what changed and one flush. Input
-    # (mouse, wheel, keys, resizing) opens the gate for INTERACTION_LIVE_S so the viewport turns live.
+    # (mouse, wheel, keys, resizing) opens the gate for INTERACTION_LIVE_S so the viewport turns live; only
+    # input from the window system counts, not the mouse moves Qt makes up when widgets move under the pointer.
     def _set_gated(self, gated: bool) -> None:
         if gated == self.gated:
             return
@@ -159,7 +161,7 @@ class FramePacer(QObject):
                 self._held = True
                 return True
             self.flushes += 1
-        elif self.gated and (kind in INPUT_EVENTS or (kind == QEvent.Type.Resize and obj is self.window)):
+        elif self.gated and event.spontaneous() and (kind in INPUT_EVENTS or (kind == RESIZE and obj is self.window)):
             if not self._interacting:
                 self._interacting = True
                 self._flush()
