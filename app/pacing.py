@@ -67,11 +67,6 @@ class FramePacer(QObject):
         self._ungate_timer.setSingleShot(True)
         self._ungate_timer.timeout.connect(self._interaction_over)
 
-    @property
-    def frame_ms(self) -> int:
-        """The poll and draw interval now."""
-        return self.window.client._interval_ms
-
     def job_device(self, device: str) -> None:
         """A job starts (or reports) on ``device``: pick the frame interval for it."""
         self.window.device_name = device

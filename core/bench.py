@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import torch
 
 from core import config as C
 from core.job import JobError, Reporter, resolve_device
+from core.machine import cpu_description
 from core.meshio import PartError, load_part
 from core.model import build_model
 from core.reconstruct import evaluate_grid, extract_surface
@@ -36,17 +36,7 @@ DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "br
 
 
 def machine(dev: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    text = f"{cpu_description()}, torch {torch.__version__}"
     if dev.type == "cuda":
         text = f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda}); host {text}"
     return text
