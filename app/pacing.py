@@ -58,6 +58,7 @@ class FramePacer(QObject):
         self._t0 = time.monotonic()
         self.cpu_frame_ms = window.settings.cpu_frame_ms(DEFAULT_CPU_FRAME_MS)
         client = window.client
+        client.set_poll_interval(LIVE_FRAME_MS)
         client.polled.connect(self.frame)
         client.started.connect(lambda e: self.job_device(e.device))
         client.state_changed.connect(self._state)
