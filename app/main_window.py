@@ -159,7 +159,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         if self.viewport is None:
             from app.viewport import Viewport
 
-            self.viewport = Viewport(self.viewport_holder)
+            self.viewport = Viewport()  # built apart, then placed: see viewport.own_native_window
             self.viewport_holder.layout().addWidget(self.viewport)
             if self.current_part:
                 self._show_part(self.current_part)

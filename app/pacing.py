@@ -4,8 +4,9 @@ The JobClient drains the worker's events, the window applies them (plot data, st
 and right after that poll :class:`FramePacer` samples the resources when a second has passed and pushes
 the plot data into the curves, all in one turn of the event loop, so Qt paints and flushes the window
 once per poll. That is 20 frames a second, except while a job trains on this machine's CPU: then each
-frame is CPU time taken from training (the flush of a window holding the OpenGL viewport alone costs about
-20 ms on a software-rendered display), so the window draws once per ``cpu_frame_ms`` (View menu, default
+frame is CPU time taken from training (painting the plots costs 10-30 ms on this kind of machine; the
+OpenGL viewport is composed in its own native window, see ``viewport.own_native_window``), so the window
+draws once per ``cpu_frame_ms`` (View menu, default
 every 2 seconds), and logs the CPU it used meanwhile when that stretch ends (``overhead``). GPU jobs,
 finished runs and replays always draw at 20 frames a second; replies to the person's clicks come back at
 once in every mode (see ``JobClient.set_poll_interval``), and input makes the window live for a moment.

@@ -185,6 +185,32 @@ def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
     window.setup.apply_preset("tiny")
 
 
+def test_viewport_is_composed_apart_from_the_window(qapp, qtbot, tmp_path):
+    """The OpenGL viewport lives in a native child window, so the rest of the window flushes as plain
+    pixels: a status-bar change does not recompose the whole window through OpenGL (costly in software).
+    Checked on a window that builds its viewport after it is shown, as the ``isoscope`` command does."""
+    from PySide6.QtGui import QSurface
+
+    from app.main_window import MainWindow
+
+    isolate_settings(tmp_path / "qsettings")
+    w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=True)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: w.viewport is not None, timeout=10_000)
+        assert w.setup.set_part(SPHERE)
+        qtbot.waitUntil(lambda: "truth" in w.viewport.actors, timeout=10_000)
+        qtbot.wait(200)
+        assert w.viewport.canvas.windowHandle() is not None
+        assert w.viewport.canvas.windowHandle().surfaceType() == QSurface.SurfaceType.OpenGLSurface
+        assert w.windowHandle().surfaceType() == QSurface.SurfaceType.RasterSurface
+        assert w.viewport.actors["truth"] in w.viewport.plotter.renderer.actors.values()
+    finally:
+        w.close()
+        w.deleteLater()
+        qapp.processEvents()
+
+
 def test_open_past_run_replays_curves_timings_and_mesh(window, qtbot, tmp_path):
     run_dir = getattr(window, "last_finished_run", None)
     if run_dir is None:
