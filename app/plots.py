@@ -41,8 +41,19 @@ def ordered(names: Any) -> list[str]:
     return [p for p in PHASES if p in names] + sorted(names - set(PHASES))
 
 
-def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
-    w = pg.PlotWidget(background="#1e2127")
+class LogAxis(pg.AxisItem):
+    """A log-scale axis that labels 1, 2 and 5 times each power of ten only: pyqtgraph labels every minor
+    tick it has room for in total, and in a short plot 0.06, 0.07, 0.08 and 0.09 run into each other."""
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        strings = super().logTickStrings(values, scale, spacing)
+        mantissa = [round(10 ** (float(v) % 1.0), 3) for v in values]
+        return [s if m in (1.0, 2.0, 5.0, 10.0) else "" for s, m in zip(strings, mantissa, strict=True)]
+
+
+def _plot(title: str, left: str, bottom: str, log_y: bool = False) -> pg.PlotWidget:
+    axes = {"left": LogAxis("left")} if log_y else None
+    w = pg.PlotWidget(background="#1e2127", axisItems=axes)
     w.setTitle(title, color="#d7dae0", size="10pt")
     font = QFont()
     font.setPointSize(8)
@@ -65,7 +76,7 @@ class PlotsPanel(QWidget):
         grid = QGridLayout(self)
         grid.setContentsMargins(2, 2, 2, 2)
         grid.setSpacing(4)
-        self.loss_plot = _plot("Loss", "loss (log)", "step")
+        self.loss_plot = _plot("Loss", "loss (log)", "step", log_y=True)
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.addLegend(offset=(10, -10), labelTextColor="#d7dae0")
         self.train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#61afef", width=2))
@@ -83,7 +94,8 @@ class PlotsPanel(QWidget):
         self.rate_plot = _plot("Throughput", "samples/s", "step")
         self.rate_curve = self.rate_plot.plot(pen=pg.mkPen("#98c379", width=2))
         self.res_plot = _plot("Resources", "%", "time (s)")
-        self.res_plot.setYRange(0, 115)
+        self.res_plot.setYRange(0, 150, padding=0)  # the top above 100% is the legend's
+        self.res_plot.getPlotItem().getAxis("left").setTicks([[(v, str(v)) for v in (0, 25, 50, 75, 100)]])
         self.res_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
         self.util_curve = self.res_plot.plot(name="util", pen=pg.mkPen("#61afef", width=2))
         self.mem_curve = self.res_plot.plot(name="memory", pen=pg.mkPen("#e06c75", width=2))
