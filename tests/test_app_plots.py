@@ -61,3 +61,14 @@ def test_plots_keep_up_at_20_updates_per_second(qtbot):
     # starved window draws less often but never loses points.
     assert cpu_ms / max(n, 1) < 35.0
     assert panel.epochs and panel.share_data()[1]
+
+
+def test_log_axis_labels_one_two_five_per_decade(qtbot):
+    import math
+
+    from app.plots import LogAxis
+
+    axis = LogAxis("left")
+    values = [math.log10(v) for v in (0.01, 0.02, 0.03, 0.05, 0.07, 0.09, 0.1, 0.2)]
+    labels = axis.logTickStrings(values, 1.0, 1.0)
+    assert [bool(s) for s in labels] == [True, True, False, True, False, False, True, True]
