@@ -3,7 +3,8 @@
 Runs the same part, preset and flags alternately through ``isoscope-train`` (headless) and through the
 window (``isoscope PART --start --exit-when-done``, under ``xvfb-run`` when there is no display), reads
 ``train_samples_per_s`` from each run's summary.json and prints every run, the medians, and their ratio,
-with the machine they ran on. Alternating rounds keep slow drifts of a shared machine out of the ratio.
+with the machine they ran on. Alternating rounds (in ABBA order) keep slow drifts of a shared machine
+out of the ratio; the per-round ratios are summarised too.
 
     python benchmarks/window_overhead.py resources/parts/sphere.stl --preset smoke --device cpu \\
         --rounds 5 --epochs 48
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     shares: list[float] = []
     with tempfile.TemporaryDirectory(prefix="isoscope-overhead-") as tmp:
         for i in range(args.rounds):
-            for mode in ("headless", "window"):
+            for mode in ("headless", "window") if i % 2 == 0 else ("window", "headless"):  # ABBA: drift cancels
                 out = Path(tmp) / f"{mode}{i}"
                 if mode == "headless":
                     cmd = [str(BIN / "isoscope-train"), *common, "--quiet", "--outputDir", str(out)]
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"headless median {med['headless']:,.0f} samples/s; window median {med['window']:,.0f} samples/s")
     print(f"window / headless: {100 * med['window'] / med['headless']:.1f}% (medians); "
           f"per round {', '.join(f'{100 * r:.0f}%' for r in pairs)}")  # fmt: skip
+    geo = math.exp(statistics.fmean(math.log(r) for r in pairs))
+    print(f"per-round ratios: median {100 * statistics.median(pairs):.1f}%, geometric mean {100 * geo:.1f}%")
     if shares:
         print(f"the window's own CPU while training: median {statistics.median(shares):.1f}% of one core "
               f"(of {os.cpu_count()} cores)")  # fmt: skip
