@@ -71,7 +71,9 @@ def own_native_window(canvas: QWidget) -> None:
     software-rendered display costs 20-50 ms of CPU even when only a status-bar label changed. Inside a
     native child only that child is composed that way; the rest of the window flushes as plain pixels
     (under 1 ms). The attribute must be set after the interactor is in place (before, its framebuffer is
-    never created), and the ancestors stay non-native.
+    never created), and the ancestors stay non-native. Build the Viewport without a parent and place it
+    afterwards: an interactor created inside a window that is already shown switches that whole window to
+    OpenGL composition at once, for good.
     """
     canvas.setAttribute(Qt.WidgetAttribute.WA_DontCreateNativeAncestors)
     canvas.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
