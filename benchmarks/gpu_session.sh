@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Every GPU figure the project reports, in one command, for a machine where the repo is not installed.
+#
+# On the GPU machine, after staging pytorch3d, warp and trimesh (and the robosuite parts) into /tmp/site:
+#   STAGE_EXTRA="robosuite-models" bash ../shared/gpu/stage.sh        # here, once: adds the 162 parts
+#   export PYTHONPATH=/tmp/site:$PWD; bash benchmarks/gpu_session.sh  # there, writes into $OUT
+# Try it on a CPU with small settings:
+#   OUT=/tmp/gs DEVICE=cpu PRESETS=smoke E2E=smoke DATASET=dataset-smoke PARTS=resources/parts \
+#     bash benchmarks/gpu_session.sh
+# Writes bench_<preset>.txt (isoscope-bench per phase, with the seed-style comparison), the same on
+# the largest part of PARTS (bench_largest_part.txt: the robosuite parts' largest has 116k faces),
+# e2e_<preset>.txt (one whole run and its summary) and dataset.txt (a folder run, its wall time and
+# batch summary), each headed by the machine. Every step runs even when an earlier one failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:?set OUT to a folder}
+DEVICE=${DEVICE:-cuda}
+PRESETS=${PRESETS:-"high medium low"}
+E2E=${E2E:-high}
+DATASET=${DATASET:-geometry200-medium}
+PY=${PYTHON:-python3}
+PART=${PART:-resources/parts/bracket.stl}
+if [ -z "${PARTS:-}" ]; then  # the robosuite-models wheel as staged into /tmp/site
+  PARTS=$("$PY" - <<'PY'
+import importlib.util, pathlib
+spec = importlib.util.find_spec("robosuite_models")
+print(pathlib.Path(spec.origin).parent if spec and spec.origin else "")
+PY
+)
+fi
+mkdir -p "$OUT"
+machine() {
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"
+    "$PY" -c "from core.machine import cpu_description; print(cpu_description())"; } | sed 's/^/# machine: /'
+}
+run() {  # run NAME CMD...: output to $OUT/NAME.txt and the terminal, wall time at the end
+  local name=$1; shift
+  { machine; echo "# $*"; } > "$OUT/$name.txt"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee -a "$OUT/$name.txt"
+  echo "# exit ${PIPESTATUS[0]}, wall $((SECONDS - t0)) s" | tee -a "$OUT/$name.txt"
+}
+bench() { "$PY" -c "import sys; from core.bench import entry; sys.exit(entry())" "$@"; }
+for p in $PRESETS; do
+  run "bench_$p" bench --preset "$p" --device "$DEVICE" --part "$PART"
+done
+if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then  # signed distance on the largest part (binary STL: 50 bytes a face)
+  big=$(find "$PARTS" -iname '*.stl' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+  run bench_largest_part bench --preset "${PRESETS%% *}" --device "$DEVICE" --part "$big" --no-seed-style
+fi
+train() { "$PY" -c "import sys; from core.cli import train_entry; sys.exit(train_entry())" "$@"; }
+for p in $E2E; do
+  rm -rf "$OUT/run_$p"
+  run "e2e_$p" train "$PART" --preset "$p" --device "$DEVICE" --outputDir "$OUT/run_$p" --quiet
+  find "$OUT/run_$p" -name summary.json -exec cat {} + >> "$OUT/e2e_$p.txt"
+done
+if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then
+  rm -rf "$OUT/dataset_run"
+  run dataset train "$PARTS" --preset "$DATASET" --device "$DEVICE" --outputDir "$OUT/dataset_run" --quiet
+  echo "# $(find "$PARTS" -iname '*.stl' | wc -l) parts under $PARTS" >> "$OUT/dataset.txt"
+  find "$OUT/dataset_run" -maxdepth 2 -name batch_summary.csv -exec cat {} + >> "$OUT/dataset.txt"
+else
+  echo "no parts folder (PARTS=$PARTS): the dataset run is skipped" | tee "$OUT/dataset.txt"
+fi
+rm -rf "$OUT/run_"* "$OUT/dataset_run"  # the device tool brings back at most 8 files
+ls -la "$OUT"
