@@ -285,8 +285,6 @@ class PlotsPanel(QWidget):
                 self.share_plot.removeItem(item)
             self._share_items.clear()
             self._share_names = names
-            if not names:
-                return
             ys = np.arange(len(names))
             bar = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=np.zeros(len(names)),
                                   brushes=[phase_colour(n) for n in names], pen=None)  # fmt: skip

@@ -130,7 +130,6 @@ def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any,
         job = make_job(part, from_dict(cfg_dict), path, reporter)
         sink.max_delay_s = CPU_BATCH_S if job.device.type == "cpu" else 0.0
         job.run()
-        sink.flush()
     except BaseException as exc:  # noqa: BLE001 - everything becomes a Failed event
         failed = failure_event(exc)
         write_failed_summary(path, part, failed)
