@@ -5,16 +5,23 @@ and right after that poll :class:`FramePacer` samples the resources when a secon
 the plot data into the curves, all in one turn of the event loop, so Qt paints and flushes the window
 once per poll. That is 20 frames a second, except while a job trains on this machine's CPU: then each
 frame is CPU time taken from training (painting the plots costs 10-30 ms on this kind of machine; the
-OpenGL viewport is composed in its own native window, see ``viewport.own_native_window``), so the window
-draws once per ``cpu_frame_ms`` (View menu, default
-every 2 seconds), and logs the CPU it used meanwhile when that stretch ends (``overhead``). GPU jobs,
+OpenGL viewport is composed in its own native window, see ``viewport.own_native_window``), and a stalled
+training thread stalls the others at their next join, so each millisecond the window takes costs training
+about a millisecond. By default the window then paces itself to a budget: it measures the CPU it used over
+each frame interval and stretches or shortens the next one so that it keeps to about ``CPU_BUDGET`` of one
+core (about every 4 s on a 2-core server under Xvfb, every second where frames are cheaper). The View menu
+offers fixed intervals instead (``cpu_frame_ms``). The window logs the CPU it used over the training
+stretch when it ends (``overhead``). GPU jobs,
 finished runs and replays always draw at 20 frames a second; replies to the person's clicks come back at
 once in every mode (see ``JobClient.set_poll_interval``), and input makes the window live for a moment.
 """
 
 from __future__ import annotations
 
+import collections
+import statistics
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
@@ -29,10 +36,21 @@ INTERACTION_LIVE_S = 2.0
 RESIZE = QEvent.Type.Resize
 INPUT_EVENTS = {QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease, QEvent.Type.MouseMove,
                 QEvent.Type.Wheel, QEvent.Type.KeyPress}  # fmt: skip
-CPU_FRAME_CHOICES = {50: "20 times a second", 250: "4 times a second", 1000: "once a second",
-                     2000: "every 2 seconds", 5000: "every 5 seconds"}  # fmt: skip
-DEFAULT_CPU_FRAME_MS = 2000
+AUTO = 0  # cpu_frame_ms for pacing to CPU_BUDGET
+CPU_BUDGET = 0.01  # of one core, while a job trains on the CPU
+AUTO_FIRST_MS, AUTO_MIN_MS, AUTO_MAX_MS = 2000, 500, 10_000
+CPU_FRAME_CHOICES = {AUTO: "within 1% of one core (adapts)", 50: "20 times a second", 250: "4 times a second",
+                     1000: "once a second", 2000: "every 2 seconds", 5000: "every 5 seconds"}  # fmt: skip
+DEFAULT_CPU_FRAME_MS = AUTO
 RESOURCE_PERIOD_S = 1.0
+
+
+def auto_interval_ms(costs: Sequence[float], budget: float = CPU_BUDGET) -> int:
+    """The frame interval that keeps the window near ``budget`` of one core, given the CPU seconds it used
+    over its last frame intervals (the median, so one costly frame, a mesh arriving, does not stall it)."""
+    if not costs:
+        return AUTO_FIRST_MS
+    return int(min(max(1000.0 * statistics.median(costs) / budget, AUTO_MIN_MS), AUTO_MAX_MS))
 
 
 def trains_on_cpu(device: str) -> bool:
@@ -58,6 +76,12 @@ class FramePacer(QObject):
         self._last_sample = 0.0
         self._t0 = time.monotonic()
         self.cpu_frame_ms = window.settings.cpu_frame_ms(DEFAULT_CPU_FRAME_MS)
+        if self.cpu_frame_ms not in CPU_FRAME_CHOICES:
+            self.cpu_frame_ms = DEFAULT_CPU_FRAME_MS
+        self.auto_ms = AUTO_FIRST_MS
+        self.costs: collections.deque[float] = collections.deque(maxlen=5)  # CPU s of the last frame intervals
+        self._clock: tuple[float, float] | None = None  # (wall, CPU) at the last frame
+        self._interacted = False
         client = window.client
         client.set_poll_interval(LIVE_FRAME_MS)
         client.polled.connect(self.frame)
@@ -72,9 +96,12 @@ class FramePacer(QObject):
     def job_device(self, device: str) -> None:
         """A job starts (or reports) on ``device``: pick the frame interval for it."""
         self.window.device_name = device
-        slow = trains_on_cpu(device) and self.window.client.is_active() and self.cpu_frame_ms > LIVE_FRAME_MS
-        self.window.client.set_poll_interval(self.cpu_frame_ms if slow else LIVE_FRAME_MS)
+        slow = trains_on_cpu(device) and self.window.client.is_active() and self.cpu_frame_ms != LIVE_FRAME_MS
+        self.window.client.set_poll_interval(self.slow_frame_ms() if slow else LIVE_FRAME_MS)
         self._set_gated(slow)
+
+    def slow_frame_ms(self) -> int:
+        return self.auto_ms if self.cpu_frame_ms == AUTO else self.cpu_frame_ms
 
     def _state(self, state: str) -> None:
         if state not in JobState.ACTIVE:  # finished, failed, crashed: back to live drawing for the inspector
@@ -89,6 +116,8 @@ class FramePacer(QObject):
     def frame(self) -> None:
         """After a poll: sample the job's resources when due, draw whatever changed, then flush once."""
         now = time.monotonic()
+        if self.gated and self.cpu_frame_ms == AUTO:
+            self._adapt(now)
         if now - self._last_sample >= RESOURCE_PERIOD_S * 0.95:
             self._last_sample = now
             sample = self.sampler.sample(self.window.client.pid, self.window.device_name)
@@ -98,6 +127,19 @@ class FramePacer(QObject):
         self.frames += 1
         if self.gated:
             QTimer.singleShot(SETTLE_MS, self._flush)
+
+    def _adapt(self, now: float) -> None:
+        """Set the next frame interval from the CPU the window used over the interval that just ended
+        (its frame, paint, polls and timers). Only intervals in the training stretch count, not those cut
+        short (replies to a command) or spent interacting (the person chose to spend that CPU)."""
+        cpu = time.process_time()
+        last, self._clock = self._clock, (now, cpu)
+        training = self._train_start is not None and last is not None and self._train_start[0] <= last[0]
+        if training and not self._interacted and now - last[0] >= 0.8 * self.auto_ms / 1000:
+            self.costs.append(cpu - last[1])
+            self.auto_ms = min(auto_interval_ms(self.costs), 2 * self.auto_ms)  # a smooth ramp
+            self.window.client.set_poll_interval(self.auto_ms)
+        self._interacted = self._interacting
 
     # ------------------------------------------------------------------ the gate
     # While gated, Qt's update requests for the window are held back (the dirty regions stay marked) and
@@ -112,6 +154,9 @@ class FramePacer(QObject):
         if gated:
             app.installEventFilter(self)
             self._train_start = None
+            self._clock = None  # each job learns its own frame cost
+            self.costs.clear()
+            self.auto_ms = AUTO_FIRST_MS
         else:
             app.removeEventFilter(self)
             self._flush()
@@ -160,7 +205,7 @@ class FramePacer(QObject):
             self.flushes += 1
         elif self.gated and event.spontaneous() and (kind in INPUT_EVENTS or (kind == RESIZE and obj is self.window)):
             if not self._interacting:
-                self._interacting = True
+                self._interacting = self._interacted = True
                 self._flush()
             self._ungate_timer.start(int(INTERACTION_LIVE_S * 1000))
         return False

@@ -110,7 +110,8 @@ class PlotsPanel(QWidget):
         self._epoch_bars: dict[str, Any] = {}
         self._share_items: list[Any] = []  # the bar, then one label per phase
         self._share_names: list[str] = []
-        self._share_title = ""
+        self._titles: dict[int, str] = {}  # the title each plot shows: a title change re-lays the plot out
+        self._share_texts: list[str] = []
         self._overlays: list[Any] = []
         self._rate_title_t = 0.0
         self.reset()
@@ -128,7 +129,7 @@ class PlotsPanel(QWidget):
         self.res_title = "Resources"
         self.eta_s: float | None = None
         self.final_rate: float | None = None
-        self._dirty = {"loss", "epoch", "share", "rate", "res"}
+        self._dirty = {"train", "val", "epoch", "share", "rate", "res"}
         self.updates = 0
 
     def handle(self, event: Any) -> None:
@@ -148,11 +149,11 @@ class PlotsPanel(QWidget):
         if "train_loss" in v and v["train_loss"] is not None:
             self.train[0].append(m.step)
             self.train[1].append(max(float(v["train_loss"]), 1e-12))
-            self._dirty.add("loss")
+            self._dirty.add("train")
         if "val_loss" in v and v["val_loss"] is not None:
             self.val[0].append(m.step)
             self.val[1].append(max(float(v["val_loss"]), 1e-12))
-            self._dirty.add("loss")
+            self._dirty.add("val")
 
     def on_phase_times(self, p: ev.PhaseTimes) -> None:
         seconds = {k: float(s) for k, s in p.seconds.items() if s is not None}
@@ -207,8 +208,9 @@ class PlotsPanel(QWidget):
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
-        if "loss" in dirty:
+        if "train" in dirty:
             self.train_curve.setData(np.asarray(self.train[0], float), np.asarray(self.train[1], float))
+        if "val" in dirty:
             self.val_curve.setData(np.asarray(self.val[0], float), np.asarray(self.val[1], float))
         if "epoch" in dirty:
             self._draw_epochs()
@@ -217,17 +219,16 @@ class PlotsPanel(QWidget):
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float))
             if self.final_rate:
-                self.rate_plot.setTitle(f"Throughput {compact(self.final_rate)}/s",
-                                        color="#d7dae0", size="10pt")  # fmt: skip
+                self._set_title(self.rate_plot, f"Throughput {compact(self.final_rate)}/s")
             elif self.rate[1] and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
                 eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
-                self.rate_plot.setTitle(f"{compact(self.rate[1][-1])} samples/s{eta}", color="#d7dae0", size="10pt")
+                self._set_title(self.rate_plot, f"{compact(self.rate[1][-1])} samples/s{eta}")
         if "res" in dirty:
             t, u, m = (np.asarray(a, float) for a in self.resources)
             self.util_curve.setData(t, u)
             self.mem_curve.setData(t, m)
-            self.res_plot.setTitle(self.res_title, color="#d7dae0", size="10pt")
+            self._set_title(self.res_plot, self.res_title)
         self.updates += 1
 
     def _draw_epochs(self) -> None:
@@ -275,15 +276,13 @@ class PlotsPanel(QWidget):
     def _draw_share(self) -> None:
         """One bar per phase with its percentage; items are reused while the phases stay the same."""
         scope, share = self.share_data()
-        title = f"Phase share ({scope})"
-        if title != self._share_title:  # a title change re-lays the plot out
-            self._share_title = title
-            self.share_plot.setTitle(title, color="#d7dae0", size="10pt")
+        self._set_title(self.share_plot, f"Phase share ({scope})")
         names = list(share)
         if names != self._share_names:
             for item in self._share_items:
                 self.share_plot.removeItem(item)
             self._share_items.clear()
+            self._share_texts = [""] * len(names)
             self._share_names = names
             ys = np.arange(len(names))
             bar = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=np.zeros(len(names)),
@@ -302,9 +301,17 @@ class PlotsPanel(QWidget):
             return
         widths = np.array([share[n] for n in names])
         self._share_items[0].setOpts(width=widths)
-        for y, (text, w) in enumerate(zip(self._share_items[1:], widths, strict=True)):
-            text.setText(f"{w:.1f}%")
-            text.setPos(min(w, 82.0) + 1.0, y)
+        for y, (item, w) in enumerate(zip(self._share_items[1:], widths, strict=True)):
+            label = f"{w:.1f}%"
+            if label != self._share_texts[y]:  # a label's text is laid out anew on each change
+                self._share_texts[y] = label
+                item.setText(label)
+                item.setPos(min(w, 82.0) + 1.0, y)
+
+    def _set_title(self, plot: pg.PlotWidget, title: str) -> None:
+        if self._titles.get(id(plot)) != title:
+            self._titles[id(plot)] = title
+            plot.setTitle(title, color="#d7dae0", size="10pt")
 
 
 def compact(n: float) -> str:

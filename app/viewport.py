@@ -162,20 +162,30 @@ class Viewport(QWidget):
         self.render()
 
     def set_points(self, path: str | Path) -> None:
+        """Take the training points; their actor is built when the Points box is (or gets) ticked, so a
+        run that nobody looks at the points of spends no render on them."""
         with np.load(path) as data:
             pts, sdf = np.asarray(data["points"], float), np.asarray(data["sdf"], float)
+        if "points" in self.actors:
+            self.plotter.remove_actor(self.actors.pop("points"), render=False)
+            if "signed distance" in self.plotter.scalar_bars.keys():
+                self.plotter.remove_scalar_bar("signed distance", render=False)
         self.points = pv.PolyData(pts)
         self.points["signed distance"] = sdf
+        if self.points_box.isChecked():
+            self._apply_visibility()
+
+    def _add_points_actor(self) -> None:
+        assert self.points is not None
+        sdf = np.asarray(self.points["signed distance"])
         lim = float(np.percentile(np.abs(sdf), 98)) or 1.0
         self.actors["points"] = self.plotter.add_mesh(
             self.points, scalars="signed distance", cmap="coolwarm", clim=(-lim, lim), point_size=3,
             name="points", render=False,
-            scalar_bar_args={"title": "signed distance", "vertical": True, "position_x": 0.02, "position_y": 0.25,
-                             "height": 0.5, "width": 0.05, "color": "#d7dae0", "fmt": "%.2g"},
+            scalar_bar_args={"title": "signed distance", "position_x": 0.25, "position_y": 0.86, "width": 0.5,
+                             "height": 0.06, "color": "#d7dae0", "fmt": "%.2g"},  # above; the fit's is below
         )  # fmt: skip
-        self._apply_visibility(render=False)
         self._apply_clip(render=False)
-        self.render()
 
     def set_fit_mesh(self, path: str | Path) -> None:
         """Show the reconstructed mesh, coloured by its distance to the part when the part is known."""
@@ -222,6 +232,8 @@ class Viewport(QWidget):
 
     def _apply_visibility(self, render: bool = True) -> None:
         mode = self.mode
+        if self.points is not None and self.points_box.isChecked() and "points" not in self.actors:
+            self._add_points_actor()
         truth, fit, points = self.actors.get("truth"), self.actors.get("fit"), self.actors.get("points")
         if truth is not None:
             truth.SetVisibility(mode in ("truth", "both") or fit is None)

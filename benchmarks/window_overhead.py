@@ -18,10 +18,12 @@ import math
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,6 +58,85 @@ def run(cmd: list[str], out: Path) -> tuple[float, float | None]:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     share = re.search(r"window CPU while training on the CPU: ([0-9.]+)% of one core", proc.stdout)
     return summary_rate(out), float(share.group(1)) if share else None
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process under ``root``, read from /proc."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [root]
+    while todo:
+        here = todo.pop()
+        kids = [pid for pid, ppid in parent.items() if ppid == here]
+        found += kids
+        todo += kids
+    return found
+
+
+def window_pid(root: int) -> int | None:
+    """The window's own process under ``root`` (the one running ``isoscope``, not its worker)."""
+    for pid in descendants(root):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"/isoscope") for a in argv) and not any(b"multiprocessing" in a for a in argv):
+            return pid
+    return None
+
+
+def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], list[float], float | None]:
+    """One window run whose window process is frozen (SIGSTOP) and thawed every ``block`` epochs.
+
+    Returns the mean epoch time of each full block with the window running, of each with it frozen
+    (they alternate, running first), and the window's CPU share it printed. An epoch counts for the state
+    set when the epoch before it ended, so the window's catch-up after a thaw counts against the window.
+    """
+    log = out.with_suffix(".log")
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+    blocks: list[list[float]] = [[]]
+    gui, metrics, offset, total, frozen = None, None, 0, 0, False
+    try:
+        while proc.poll() is None:
+            time.sleep(0.01)
+            gui = gui or window_pid(proc.pid)
+            metrics = metrics or next(iter(out.rglob("metrics.jsonl")), None)
+            if gui is None or metrics is None:
+                continue
+            with open(metrics, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+            data = data[: data.rfind(b"\n") + 1]
+            offset += len(data)
+            for line in data.decode().splitlines():
+                event = json.loads(line)
+                kind = event.get("event")
+                if kind == "Started":
+                    total = int(event["config"]["train"]["epochs"])
+                elif kind == "PhaseTimes" and event.get("scope") == "epoch":
+                    blocks[-1].append(float(event["wall_s"]))
+                    if len(blocks[-1]) == block and sum(map(len, blocks)) < total:
+                        frozen = not frozen
+                        os.kill(gui, signal.SIGSTOP if frozen else signal.SIGCONT)
+                        blocks.append([])
+                    elif sum(map(len, blocks)) >= total and frozen:
+                        os.kill(gui, signal.SIGCONT)
+                        frozen = False
+    finally:
+        if gui is not None and proc.poll() is None:
+            os.kill(gui, signal.SIGCONT)
+        proc.wait()
+    text = log.read_text()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
+    share = re.search(r"window CPU while training on the CPU: ([0-9.]+)% of one core", text)
+    means = [statistics.fmean(b) for b in blocks if len(b) == block]
+    return means[0::2], means[1::2], float(share.group(1)) if share else None
 
 
 def main(argv: list[str] | None = None) -> int:

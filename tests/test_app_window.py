@@ -154,15 +154,17 @@ def test_stop_a_run(window, qtbot):
 
 
 def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
-    """While a job trains on the CPU the window polls, draws and flushes once every 2 s (each flush takes CPU
-    from training); mouse input opens the gate at once; after the run it draws 20 times a second again."""
+    """While a job trains on the CPU the window polls, draws and flushes once per frame interval (here the
+    fixed 2 s of the View menu; each flush takes CPU from training); mouse input opens the gate at once;
+    after the run it draws 20 times a second again."""
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
 
-    from app.pacing import LIVE_FRAME_MS
+    from app.pacing import AUTO, LIVE_FRAME_MS
 
     pacer = window.pacer
     assert not pacer.gated and window.client._interval_ms == LIVE_FRAME_MS
+    pacer.set_cpu_frame_ms(2000)
     window.setup.editor.set_value("train.epochs", 400)
     assert window.start()
     try:
@@ -183,6 +185,46 @@ def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
         qtbot.waitUntil(lambda: not window.client.is_active(), timeout=TIMEOUT_MS)
     assert window.client.state == "Finished"
     assert not pacer.gated and window.client._interval_ms == LIVE_FRAME_MS
+    pacer.set_cpu_frame_ms(AUTO)
+    window.setup.apply_preset("tiny")
+
+
+def test_auto_interval_keeps_the_budget_and_its_bounds():
+    from app.pacing import AUTO_FIRST_MS, AUTO_MAX_MS, AUTO_MIN_MS, auto_interval_ms
+
+    assert auto_interval_ms([]) == AUTO_FIRST_MS
+    assert auto_interval_ms([0.05, 0.05, 0.05], budget=0.01) == 5000  # 50 ms a frame at 1% of a core: 5 s
+    assert auto_interval_ms([0.05, 0.04, 3.0], budget=0.01) == 5000  # one costly frame does not stall it
+    assert auto_interval_ms([0.0001]) == AUTO_MIN_MS and auto_interval_ms([5.0]) == AUTO_MAX_MS
+
+
+def test_cpu_training_paces_the_window_to_its_cpu_budget(window, qtbot):
+    """By default the window measures the CPU it used over each frame interval of the training stretch and
+    sets the next interval to keep about 1% of one core; the training points wait for the Points box."""
+    from app.pacing import AUTO, AUTO_FIRST_MS, AUTO_MAX_MS, auto_interval_ms
+
+    pacer = window.pacer
+    assert pacer.cpu_frame_ms == AUTO
+    window.setup.editor.set_value("train.epochs", 400)
+    assert window.start()
+    try:
+        qtbot.waitUntil(lambda: pacer.gated, timeout=TIMEOUT_MS)
+        assert not pacer.costs  # each job learns its frame cost anew
+        qtbot.waitUntil(lambda: len(pacer.costs) >= 1, timeout=TIMEOUT_MS)
+        assert window.client.state == "Running" and pacer.gated
+        assert 0 < pacer.costs[0] < 2.0  # CPU seconds of one interval, not a wall time
+        assert pacer.auto_ms == min(auto_interval_ms(pacer.costs), 2 * AUTO_FIRST_MS) <= AUTO_MAX_MS
+        assert window.client._interval_ms == pacer.auto_ms
+        vp = window.viewport
+        qtbot.waitUntil(lambda: vp.points is not None, timeout=TIMEOUT_MS)
+        assert "points" not in vp.actors
+        vp.points_box.setChecked(True)
+        assert vp.actors["points"].GetVisibility() and vp.actors["points"] in vp.plotter.renderer.actors.values()
+        vp.points_box.setChecked(False)
+        assert not vp.actors["points"].GetVisibility()
+    finally:
+        window.stop_job()
+        qtbot.waitUntil(lambda: not window.client.is_active(), timeout=TIMEOUT_MS)
     window.setup.apply_preset("tiny")
 
 
