@@ -9,7 +9,7 @@ OpenGL viewport is composed in its own native window, see ``viewport.own_native_
 training thread stalls the others at their next join, so each millisecond the window takes costs training
 about a millisecond. By default the window then paces itself to a budget: it measures the CPU it used over
 each frame interval and stretches or shortens the next one so that it keeps to about ``CPU_BUDGET`` of one
-core (about every 4 s on a 2-core server under Xvfb, every second where frames are cheaper). The View menu
+core (every 4-6 s on a 2-core server under Xvfb, every second where frames are cheaper). The View menu
 offers fixed intervals instead (``cpu_frame_ms``). The window logs the CPU it used over the training
 stretch when it ends (``overhead``). GPU jobs,
 finished runs and replays always draw at 20 frames a second; replies to the person's clicks come back at
@@ -97,8 +97,8 @@ class FramePacer(QObject):
         """A job starts (or reports) on ``device``: pick the frame interval for it."""
         self.window.device_name = device
         slow = trains_on_cpu(device) and self.window.client.is_active() and self.cpu_frame_ms != LIVE_FRAME_MS
+        self._set_gated(slow)  # first: closing the gate starts the job's budget afresh
         self.window.client.set_poll_interval(self.slow_frame_ms() if slow else LIVE_FRAME_MS)
-        self._set_gated(slow)
 
     def slow_frame_ms(self) -> int:
         return self.auto_ms if self.cpu_frame_ms == AUTO else self.cpu_frame_ms

@@ -8,6 +8,16 @@ out of the ratio; the per-round ratios are summarised too.
 
     python benchmarks/window_overhead.py resources/parts/sphere.stl --preset smoke --device cpu \\
         --rounds 5 --epochs 48
+
+A shared machine's speed can drift by tens of percent within seconds, more than the effect measured. With
+``--freeze-every EPOCHS`` the benchmark instead runs one long job in the window and freezes the window
+process (SIGSTOP) for every other block of EPOCHS epochs, thawing it (SIGCONT) in between, and compares
+the epoch times of neighbouring blocks. While frozen the window costs nothing, as if there were none; the
+worker is the same process all along. On a thaw the window catches up on everything it missed, which
+counts against it.
+
+    python benchmarks/window_overhead.py resources/parts/sphere.stl --preset smoke --device cpu \\
+        --epochs 1200 --freeze-every 20
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -89,22 +100,51 @@ def window_pid(root: int) -> int | None:
     return None
 
 
-def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], list[float], float | None]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds of these processes (all their threads) so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def named(pids: list[int], name: str) -> list[int]:
+    found = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], list[float], dict[str, float]]:
     """One window run whose window process is frozen (SIGSTOP) and thawed every ``block`` epochs.
 
     Returns the mean epoch time of each full block with the window running, of each with it frozen
-    (they alternate, running first), and the window's CPU share it printed. An epoch counts for the state
-    set when the epoch before it ended, so the window's catch-up after a thaw counts against the window.
+    (they alternate, running first), and the CPU share of one core that the window and the X server used
+    while the window ran. An epoch counts for the state set when the epoch before it ended, so the
+    window's catch-up after a thaw counts against the window.
     """
     log = out.with_suffix(".log")
     with open(log, "w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
     blocks: list[list[float]] = [[]]
     gui, metrics, offset, total, frozen = None, None, 0, 0, False
+    xserver: list[int] = []
+    used = {"window": 0.0, "X server": 0.0, "wall": 0.0}
+    mark = (0.0, 0.0, 0.0)  # (wall, window CPU, X server CPU) when the window was last thawed
     try:
         while proc.poll() is None:
             time.sleep(0.01)
-            gui = gui or window_pid(proc.pid)
+            if gui is None and (gui := window_pid(proc.pid)) is not None:
+                xserver = named(descendants(proc.pid), "Xvfb")
+                mark = (time.monotonic(), cpu_seconds([gui]), cpu_seconds(xserver))
             metrics = metrics or next(iter(out.rglob("metrics.jsonl")), None)
             if gui is None or metrics is None:
                 continue
@@ -122,7 +162,12 @@ def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], l
                     blocks[-1].append(float(event["wall_s"]))
                     if len(blocks[-1]) == block and sum(map(len, blocks)) < total:
                         frozen = not frozen
+                        now = (time.monotonic(), cpu_seconds([gui]), cpu_seconds(xserver))
+                        if frozen:  # a running stretch ends: count what the window and X used in it
+                            for key, i in (("wall", 0), ("window", 1), ("X server", 2)):
+                                used[key] += now[i] - mark[i]
                         os.kill(gui, signal.SIGSTOP if frozen else signal.SIGCONT)
+                        mark = now
                         blocks.append([])
                     elif sum(map(len, blocks)) >= total and frozen:
                         os.kill(gui, signal.SIGCONT)
@@ -134,9 +179,20 @@ def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], l
     text = log.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
-    share = re.search(r"window CPU while training on the CPU: ([0-9.]+)% of one core", text)
     means = [statistics.fmean(b) for b in blocks if len(b) == block]
-    return means[0::2], means[1::2], float(share.group(1)) if share else None
+    shares = {key: used[key] / used["wall"] for key in ("window", "X server")} if used["wall"] else {}
+    return means[0::2], means[1::2], shares
+
+
+def summarise(label: str, ratios: list[float]) -> None:
+    """Print the median, the geometric mean and a bootstrap 95% interval of the geometric mean."""
+    logs = [math.log(r) for r in ratios]
+    rng = random.Random(0)
+    boots = sorted(statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(2000))
+    lo, hi = math.exp(boots[50]), math.exp(boots[1949])
+    print(f"{label}: median {100 * statistics.median(ratios):.1f}%, geometric mean "
+          f"{100 * math.exp(statistics.fmean(logs)):.1f}% (95% interval {100 * lo:.1f}-{100 * hi:.1f}%, "
+          f"{len(ratios)} pairs)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,20 +201,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="smoke")
     p.add_argument("--device", default="cpu")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--freeze-every", type=int, metavar="EPOCHS",
+                   help="instead: one window run, its window frozen and thawed every EPOCHS epochs")  # fmt: skip
     args, flags = p.parse_known_args(argv)  # the rest: config flags for both runs (--epochs 48, ...)
     common = [args.part, "--preset", args.preset, "--device", args.device, *flags]
     xvfb = [] if os.environ.get("DISPLAY") else ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
-    rates: dict[str, list[float]] = {"headless": [], "window": []}
-    shares: list[float] = []
+    window = [*xvfb, str(BIN / "isoscope"), *common, "--start", "--exit-when-done"]
     with tempfile.TemporaryDirectory(prefix="isoscope-overhead-") as tmp:
+        if args.freeze_every:
+            out = Path(tmp) / "window"
+            running, frozen, shares = frozen_blocks([*window, "--outputDir", str(out)], out, args.freeze_every)
+            for i, (r, f) in enumerate(zip(running, frozen, strict=False)):
+                print(f"block pair {i + 1}: epoch {r:.3f} s with the window running, {f:.3f} s frozen", flush=True)
+            # each running block against the frozen blocks on either side of it: slow drifts cancel
+            ratios = [f / r for r, f in zip(running, frozen, strict=False)]
+            ratios += [f / r for f, r in zip(frozen, running[1:], strict=False)]
+            print(f"\nmachine: {machine()}")
+            print(f"job: {' '.join(common)}, {args.freeze_every} epochs a block")
+            summarise("throughput, window running / window frozen", ratios)
+            print("while the window ran: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items())
+                  + " of one core")  # fmt: skip
+            return 0
+        rates: dict[str, list[float]] = {"headless": [], "window": []}
+        shares: list[float] = []
         for i in range(args.rounds):
             for mode in ("headless", "window") if i % 2 == 0 else ("window", "headless"):  # ABBA: drift cancels
                 out = Path(tmp) / f"{mode}{i}"
                 if mode == "headless":
                     cmd = [str(BIN / "isoscope-train"), *common, "--quiet", "--outputDir", str(out)]
                 else:
-                    cmd = [*xvfb, str(BIN / "isoscope"), *common, "--outputDir", str(out)]
-                    cmd += ["--start", "--exit-when-done"]
+                    cmd = [*window, "--outputDir", str(out)]
                 rate, share = run(cmd, out)
                 rates[mode].append(rate)
                 shares += [share] if share is not None else []
@@ -171,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"headless median {med['headless']:,.0f} samples/s; window median {med['window']:,.0f} samples/s")
     print(f"window / headless: {100 * med['window'] / med['headless']:.1f}% (medians); "
           f"per round {', '.join(f'{100 * r:.0f}%' for r in pairs)}")  # fmt: skip
-    geo = math.exp(statistics.fmean(math.log(r) for r in pairs))
-    print(f"per-round ratios: median {100 * statistics.median(pairs):.1f}%, geometric mean {100 * geo:.1f}%")
+    summarise("per-round ratios", pairs)
     if shares:
         print(f"the window's own CPU while training: median {statistics.median(shares):.1f}% of one core "
               f"(of {os.cpu_count()} cores)")  # fmt: skip

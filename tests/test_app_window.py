@@ -138,7 +138,7 @@ def test_crash_is_reported_and_a_new_run_works(window, qtbot):
 
 
 def test_stop_a_run(window, qtbot):
-    # long enough that the first poll with training points (every 2 s on the CPU) comes before the end
+    # long enough that the first poll with training points (2 s after the start on the CPU) comes before the end
     window.setup.editor.set_value("train.epochs", 400)
     states: list[str] = []
     window.client.state_changed.connect(states.append)
