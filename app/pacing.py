@@ -98,10 +98,8 @@ class FramePacer(QObject):
         self.window.device_name = device
         slow = trains_on_cpu(device) and self.window.client.is_active() and self.cpu_frame_ms != LIVE_FRAME_MS
         self._set_gated(slow)  # first: closing the gate starts the job's budget afresh
-        self.window.client.set_poll_interval(self.slow_frame_ms() if slow else LIVE_FRAME_MS)
-
-    def slow_frame_ms(self) -> int:
-        return self.auto_ms if self.cpu_frame_ms == AUTO else self.cpu_frame_ms
+        slow_ms = self.auto_ms if self.cpu_frame_ms == AUTO else self.cpu_frame_ms
+        self.window.client.set_poll_interval(slow_ms if slow else LIVE_FRAME_MS)
 
     def _state(self, state: str) -> None:
         if state not in JobState.ACTIVE:  # finished, failed, crashed: back to live drawing for the inspector

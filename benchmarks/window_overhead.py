@@ -71,14 +71,27 @@ def run(cmd: list[str], out: Path) -> tuple[float, float | None]:
     return summary_rate(out), float(share.group(1)) if share else None
 
 
+def proc_text(pid: int, leaf: str) -> str | None:
+    """/proc/PID/LEAF as text, or None when the process has gone."""
+    try:
+        return Path(f"/proc/{pid}/{leaf}").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, parent, ..., utime at index 11)."""
+    text = proc_text(pid, "stat")
+    return text.rsplit(")", 1)[1].split() if text else []
+
+
 def descendants(root: int) -> list[int]:
-    """Every live process under ``root``, read from /proc."""
-    parent: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
+    """Every live process under ``root``."""
+    parent = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = stat_fields(int(entry.name))
+        if fields:
+            parent[int(entry.name)] = int(fields[1])
     found, todo = [], [root]
     while todo:
         here = todo.pop()
@@ -88,39 +101,23 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def window_pid(root: int) -> int | None:
-    """The window's own process under ``root`` (the one running ``isoscope``, not its worker)."""
-    for pid in descendants(root):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"/isoscope") for a in argv) and not any(b"multiprocessing" in a for a in argv):
+def window_pid(pids: list[int]) -> int | None:
+    """The window's own process among ``pids`` (the one running ``isoscope``, not its worker)."""
+    for pid in pids:
+        argv = (proc_text(pid, "cmdline") or "").split("\0")
+        if any(a.endswith("/isoscope") for a in argv) and not any("multiprocessing" in a for a in argv):
             return pid
     return None
 
 
+def named(pids: list[int], name: str) -> list[int]:
+    return [pid for pid in pids if (proc_text(pid, "comm") or "").strip() == name]
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU seconds of these processes (all their threads) so far."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def named(pids: list[int], name: str) -> list[int]:
-    found = []
-    for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
-                found.append(pid)
-        except OSError:
-            continue
-    return found
+    ticks = sum(int(f[11]) + int(f[12]) for f in map(stat_fields, pids) if f)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], list[float], dict[str, float]]:
@@ -142,8 +139,8 @@ def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], l
     try:
         while proc.poll() is None:
             time.sleep(0.01)
-            if gui is None and (gui := window_pid(proc.pid)) is not None:
-                xserver = named(descendants(proc.pid), "Xvfb")
+            if gui is None and (gui := window_pid(kids := descendants(proc.pid))) is not None:
+                xserver = named(kids, "Xvfb")
                 mark = (time.monotonic(), cpu_seconds([gui]), cpu_seconds(xserver))
             metrics = metrics or next(iter(out.rglob("metrics.jsonl")), None)
             if gui is None or metrics is None:
