@@ -32,6 +32,11 @@ setup_venv() {
   local want
   want=$(sha256sum pyproject.toml | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  local free_gb
+  free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+  if [ "$free_gb" -lt 12 ]; then
+    echo "dev.sh: only ${free_gb} GiB free here; the environment (torch with CUDA) needs about 12 GiB to install" >&2
+  fi
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e ".[test]"
