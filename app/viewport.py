@@ -168,7 +168,7 @@ class Viewport(QWidget):
             pts, sdf = np.asarray(data["points"], float), np.asarray(data["sdf"], float)
         if "points" in self.actors:
             self.plotter.remove_actor(self.actors.pop("points"), render=False)
-            if "signed distance" in self.plotter.scalar_bars.keys():
+            if "signed distance" in self.plotter.scalar_bars.keys():  # placed by us, so pyvista keeps it
                 self.plotter.remove_scalar_bar("signed distance", render=False)
         self.points = pv.PolyData(pts)
         self.points["signed distance"] = sdf
