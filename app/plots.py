@@ -19,10 +19,10 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from core import events as ev
 
 #: Report order of the phases (as core.timing.PHASE_ORDER, which the GUI cannot import: it needs torch).
-PHASES = ("load", "sample", "cache", "batch", "forward", "backward", "optimizer", "validation",
+PHASES = ("load", "sample", "cache", "batch", "step", "forward", "backward", "optimizer", "validation",
           "reconstruct", "metrics", "render", "write",
           "groundtruth", "init", "project", "composite", "densify", "evaluate")  # fmt: skip
-_PALETTE = ("#8c8c8c", "#e6a23c", "#b07aa1", "#76b7b2", "#4e79a7", "#f28e2b", "#59a14f", "#edc948",
+_PALETTE = ("#8c8c8c", "#e6a23c", "#b07aa1", "#76b7b2", "#86bcb6", "#4e79a7", "#f28e2b", "#59a14f", "#edc948",
             "#e15759", "#9c755f", "#ff9da7", "#bab0ac",
             "#d37295", "#a0cbe8", "#8cd17d", "#2f6fb0", "#ffbe7d", "#b6992d")  # fmt: skip
 PHASE_COLOURS = dict(zip(PHASES, _PALETTE, strict=True))

@@ -7,10 +7,13 @@
 # Try it on a CPU with small settings:
 #   OUT=/tmp/gs DEVICE=cpu PRESETS=smoke E2E=smoke DATASET=dataset-smoke PARTS=resources/parts \
 #     bash benchmarks/gpu_session.sh
-# Writes bench_<preset>.txt (isoscope-bench per phase, with the seed-style comparison), the same on
-# the largest part of PARTS (bench_largest_part.txt: the robosuite parts' largest has 116k faces),
-# e2e_<preset>.txt (one whole run and its summary) and dataset.txt (a folder run, its wall time and
-# batch summary), each headed by the machine. Every step runs even when an earlier one failed.
+# STEPS picks what runs (default all, in this order; one device call each keeps every call short):
+#   tests    tests.txt: the CUDA tests (tests/test_gpu.py: graph step, signed distance, marching cubes)
+#   bench    bench_<preset>.txt (isoscope-bench per phase, with the seed-style comparison) and the same
+#            on the largest part of PARTS (bench_largest_part.txt: the robosuite parts' largest has 116k faces)
+#   e2e      e2e_<preset>_<precision>.txt: one whole run and its summary per precision in PRECISIONS
+#   dataset  dataset.txt: a folder run of PARTS, its wall time and batch summary
+# Each file is headed by the machine. Every step runs even when an earlier one failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to a folder}
@@ -20,6 +23,9 @@ E2E=${E2E:-high}
 DATASET=${DATASET:-geometry200-medium}
 PY=${PYTHON:-python3}
 PART=${PART:-resources/parts/bracket.stl}
+STEPS=${STEPS:-"tests bench e2e dataset"}
+PRECISIONS=${PRECISIONS:-"tf32 fp32 bf16"}
+want() { [[ " $STEPS " == *" $1 "* ]]; }
 if [ -z "${PARTS:-}" ]; then  # the robosuite-models wheel as staged into /tmp/site
   PARTS=$("$PY" - <<'PY'
 import importlib.util, pathlib
@@ -41,26 +47,38 @@ run() {  # run NAME CMD...: output to $OUT/NAME.txt and the terminal, wall time 
   echo "# exit ${PIPESTATUS[0]}, wall $((SECONDS - t0)) s" | tee -a "$OUT/$name.txt"
 }
 bench() { "$PY" -c "import sys; from core.bench import entry; sys.exit(entry())" "$@"; }
-for p in $PRESETS; do
-  run "bench_$p" bench --preset "$p" --device "$DEVICE" --part "$PART"
-done
-if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then  # signed distance on the largest part (binary STL: 50 bytes a face)
-  big=$(find "$PARTS" -iname '*.stl' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
-  run bench_largest_part bench --preset "${PRESETS%% *}" --device "$DEVICE" --part "$big" --no-seed-style
-fi
 train() { "$PY" -c "import sys; from core.cli import train_entry; sys.exit(train_entry())" "$@"; }
-for p in $E2E; do
-  rm -rf "$OUT/run_$p"
-  run "e2e_$p" train "$PART" --preset "$p" --device "$DEVICE" --outputDir "$OUT/run_$p" --quiet
-  find "$OUT/run_$p" -name summary.json -exec cat {} + >> "$OUT/e2e_$p.txt"
-done
-if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then
-  rm -rf "$OUT/dataset_run"
-  run dataset train "$PARTS" --preset "$DATASET" --device "$DEVICE" --outputDir "$OUT/dataset_run" --quiet
-  echo "# $(find "$PARTS" -iname '*.stl' | wc -l) parts under $PARTS" >> "$OUT/dataset.txt"
-  find "$OUT/dataset_run" -maxdepth 2 -name batch_summary.csv -exec cat {} + >> "$OUT/dataset.txt"
-else
-  echo "no parts folder (PARTS=$PARTS): the dataset run is skipped" | tee "$OUT/dataset.txt"
+if want tests; then
+  run tests "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 fi
-rm -rf "$OUT/run_"* "$OUT/dataset_run"  # the device tool brings back at most 8 files
+if want bench; then
+  for p in $PRESETS; do
+    run "bench_$p" bench --preset "$p" --device "$DEVICE" --part "$PART"
+  done
+  if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then  # signed distance on the largest part (binary STL: 50 bytes a face)
+    big=$(find "$PARTS" -iname '*.stl' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+    run bench_largest_part bench --preset "${PRESETS%% *}" --device "$DEVICE" --part "$big" --no-seed-style
+  fi
+fi
+if want e2e; then
+  for p in $E2E; do
+    for prec in $PRECISIONS; do
+      rm -rf "$OUT/run"
+      run "e2e_${p}_$prec" train "$PART" --preset "$p" --precision "$prec" --device "$DEVICE" \
+        --outputDir "$OUT/run" --quiet
+      find "$OUT/run" -name summary.json -exec cat {} + >> "$OUT/e2e_${p}_$prec.txt"
+    done
+  done
+fi
+if want dataset; then
+  if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then
+    rm -rf "$OUT/dataset_run"
+    run dataset train "$PARTS" --preset "$DATASET" --device "$DEVICE" --outputDir "$OUT/dataset_run" --quiet
+    echo "# $(find "$PARTS" -iname '*.stl' | wc -l) parts under $PARTS" >> "$OUT/dataset.txt"
+    find "$OUT/dataset_run" -maxdepth 2 -name batch_summary.csv -exec cat {} + >> "$OUT/dataset.txt"
+  else
+    echo "no parts folder (PARTS=$PARTS): the dataset run is skipped" | tee "$OUT/dataset.txt"
+  fi
+fi
+rm -rf "$OUT/run" "$OUT/dataset_run"  # the device tool brings back at most 8 files
 ls -la "$OUT"

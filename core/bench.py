@@ -31,6 +31,8 @@ from core.reconstruct import evaluate_grid, extract_surface
 from core.sampling import importance_draw, uniform_points
 from core.sdf import MeshSDF
 from core.sdf_job import SDFJob
+from core.timing import TRAIN_PHASES
+from core.train_step import EagerStep, GraphStep, graph_supported, make_adam, set_precision
 
 DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"
 
@@ -59,12 +61,44 @@ def timed(dev: torch.device, fn: Callable[[], Any], repeat: int = 1) -> float:
     return (time.perf_counter() - t0) / repeat
 
 
-def gemm_flops(dev: torch.device) -> float:
-    """Measured FLOP/s of a large fp32 (TF32 off) matrix multiply: the arithmetic limit used for shares."""
+def gemm_flops(dev: torch.device, precision: str = "fp32") -> float:
+    """Measured FLOP/s of a large matrix multiply in the preset's precision (fp32 with TF32 off, TF32,
+    or bf16): the arithmetic limit used for shares."""
     n = 4096 if dev.type == "cuda" else 1024
-    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    dtype = torch.bfloat16 if precision == "bf16" and dev.type == "cuda" else torch.float32
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
+    set_precision(dev, precision)
     a @ b
     return 2 * n**3 / timed(dev, lambda: a @ b, repeat=10 if dev.type == "cuda" else 3)
+
+
+def train_step_fn(x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch.device) -> Callable[[], None]:
+    """One training step of the preset's network on (x, y), as the job runs it: a replayed CUDA graph on
+    CUDA (unless the preset turns graphs off), eager on the CPU; batches walk a fixed permutation."""
+    set_precision(dev, cfg.train.precision)
+    model = build_model(cfg.model).to(dev)
+    graph = cfg.train.cuda_graph and graph_supported(dev)
+    opt = make_adam(model.parameters(), 1e-3, dev, graph)
+    b, n = cfg.train.batch_size, x.shape[0]
+    bf16 = cfg.train.precision == "bf16"
+    running = torch.zeros((), device=dev)
+
+    def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+            loss = torch.mean(torch.abs(model(x[idx]).float() - y[idx]))
+        return loss, loss
+
+    perm = torch.randperm(n, device=dev)
+    batches = max(n // b, 1)
+    step = GraphStep(opt, loss_of, running, (min(b, n),)) if graph else EagerStep(opt, loss_of, running)
+    k = 0
+
+    def run() -> None:
+        nonlocal k
+        step(perm[(k % batches) * b : (k % batches + 1) * b])
+        k += 1
+
+    return run
 
 
 def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: int) -> dict[str, Any]:
@@ -82,24 +116,18 @@ def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: in
         "sdf_queries_per_s": n_pool / t_sdf,
         "sampling_s": t_sdf + t_draw,
     }
-    model = build_model(cfg.model).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=dev.type == "cuda")
+    model = build_model(cfg.model)
     x, y = importance_draw(pool, dist, cfg.sampling.num_points, 60.0, gen)
     b = cfg.train.batch_size
-
-    def step() -> None:
-        idx = torch.randint(0, x.shape[0], (b,), device=dev, generator=gen)
-        loss = torch.mean(torch.abs(model(x[idx]) - y[idx]))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    step = train_step_fn(x, y, cfg, dev)
     for _ in range(5):
         step()
     t_step = timed(dev, step, repeat=steps)
     flops = 3 * model.flops_per_sample() * b / t_step
     out.update(train_samples_per_s=b / t_step, train_step_ms=1000 * t_step, train_flops=flops)
     res = cfg.recon.resolution
+
+    model = model.to(dev)
 
     def predict(p: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -122,7 +150,7 @@ def end_to_end(part_path: Path, cfg: C.RunConfig) -> dict[str, Any]:
         wall = time.perf_counter() - t0
         reporter.close()
     phases = summary["phases_s"]
-    core = sum(phases.get(k, 0.0) for k in ("sample", "cache", "batch", "forward", "backward", "optimizer"))
+    core = sum(phases.get(k, 0.0) for k in ("sample", "cache", *TRAIN_PHASES))
     core += phases.get("reconstruct", 0.0)
     return {"wall_s": wall, "sample_train_reconstruct_s": core, "chamfer_l1": summary.get("chamfer_l1"),
             "phases_s": phases}  # fmt: skip
@@ -173,7 +201,7 @@ def report(res: dict[str, Any]) -> str:
     lines = [
         f"isoscope-bench  preset {res['preset']}  part {res['part']} ({p['faces']} faces)  device {res['device']}",
         f"machine: {res['machine']}",
-        f"arithmetic limit (measured fp32 GEMM): {res['gemm_flops'] / 1e12:.2f} TFLOP/s",
+        f"arithmetic limit (measured {res['precision']} GEMM): {res['gemm_flops'] / 1e12:.2f} TFLOP/s",
         "",
         f"{'phase':34s} {'time':>10s} {'throughput':>22s} {'of limit':>9s}",
         f"{'signed distance (pool)':34s} {res['pool'] / p['sdf_queries_per_s']:9.3f}s "
@@ -222,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"isoscope-bench: error: {exc}", file=sys.stderr)
         return 2
     res: dict[str, Any] = {"preset": args.preset, "part": Path(args.part).name, "device": str(dev),
-                           "machine": machine(dev), "batch": cfg.train.batch_size,
+                           "machine": machine(dev), "batch": cfg.train.batch_size, "precision": cfg.train.precision,
                            "pool": math.ceil(cfg.sampling.num_points / cfg.sampling.pool_ratio)}  # fmt: skip
-    res["gemm_flops"] = gemm_flops(dev)
+    res["gemm_flops"] = gemm_flops(dev, cfg.train.precision)
     res["phases"] = bench_phases(Path(args.part), cfg, dev, args.steps)
     res["end_to_end"] = end_to_end(Path(args.part), cfg)
     if not args.no_seed_style:

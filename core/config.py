@@ -75,6 +75,12 @@ class TrainConfig:
         choices=("none", "StandardScaler", "PowerTransformer", "QuantileTransformer"),
     )
     precision: str = _f("fp32", "Matmul precision on CUDA.", "--precision", choices=("fp32", "tf32", "bf16"))
+    cuda_graph: bool = _f(
+        True,
+        "On CUDA, replay each training step (gather, forward, backward, Adam) as one captured CUDA graph; "
+        "off: eager steps, with forward, backward and optimizer timed apart.",
+        "--cudaGraph",
+    )
     seed: int = _f(0, "Random seed for repeatable runs.", "--seed")
     log_every: int = _f(50, "Read the loss back from the device every this many steps.", "--logEvery")
     validation_res: int = _f(
@@ -129,13 +135,16 @@ class RunConfig:
 
 
 def _seed_preset(name: str, *, epochs: int, batch: int, points: int, scaler: str) -> RunConfig:
-    """A preset from seed 003: 10 DAM layers, he_uniform, lr 1e-3, marching cubes at 256."""
+    """A preset from seed 003: 10 DAM layers, he_uniform, lr 1e-3, marching cubes at 256; TF32 matmuls on
+    CUDA (the fitted surface's Chamfer distance stays within a few percent of fp32's)."""
     return RunConfig(
         preset=name,
         show_vis=1,
         sampling=SamplingConfig(num_points=points),
         model=ModelConfig(num_layers=10, dam_arch=True, init="he_uniform"),
-        train=TrainConfig(epochs=epochs, batch_size=batch, learning_rate=1e-3, scaler=scaler, validation_res=0),
+        train=TrainConfig(
+            epochs=epochs, batch_size=batch, learning_rate=1e-3, scaler=scaler, validation_res=0, precision="tf32"
+        ),
         recon=ReconConfig(resolution=256),
     )
 

@@ -21,6 +21,7 @@ from core import events as ev
 from core.model import SDFNet
 from core.sdf_job import SDFJob
 from core.timing import PhaseTimer, epoch_breakdown, top_level
+from core.train_step import GraphStep, graph_supported, make_adam
 
 
 class BatchedMLP(nn.Module):
@@ -78,36 +79,55 @@ def train_together(jobs: list[SDFJob]) -> None:
         lo = torch.stack([j.clamp_range[0] for j in jobs])[:, None]
         hi = torch.stack([j.clamp_range[1] for j in jobs])[:, None]
         net = BatchedMLP([j.model for j in jobs]).to(dev)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.train.learning_rate, fused=dev.type == "cuda")
+        use_graph = cfg.train.cuda_graph and graph_supported(dev) and n >= b
+        opt = make_adam(net.parameters(), cfg.train.learning_rate, dev, use_graph)
     steps_per_epoch = math.ceil(n / b)
+    running = torch.zeros(P, device=dev)
+    count = 0
+
+    def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = torch.gather(X, 1, idx[..., None].expand(-1, -1, 3))
+        with jobs[0].autocast():
+            per_part = _losses(cfg.train.loss, net(xb).float(), torch.gather(Y, 1, idx), lo, hi)
+        return per_part.sum(), per_part
+
+    def eager_step(i: int) -> None:  # the CPU path, with its phases timed apart
+        with timer.phase("batch"):
+            idx = perms[:, i * b : (i + 1) * b]
+            xb = torch.gather(X, 1, idx[..., None].expand(-1, -1, 3))
+            yb = torch.gather(Y, 1, idx)
+        with timer.phase("forward"), jobs[0].autocast():
+            per_part = _losses(cfg.train.loss, net(xb).float(), yb, lo, hi)
+        with timer.phase("backward"):
+            opt.zero_grad(set_to_none=True)
+            per_part.sum().backward()
+        with timer.phase("optimizer"):
+            opt.step()
+        running.add_(per_part.detach())
+
+    graph = GraphStep(opt, loss_of, running, (P, b)) if use_graph else None
+    if graph is not None:
+        with timer.phase("init"):
+            graph.capture()
     for j in jobs:
         j.total_steps = steps_per_epoch * cfg.train.epochs
         j._t_train = time.perf_counter()
-    running = torch.zeros(P, device=dev)
-    count = 0
     for epoch in range(1, cfg.train.epochs + 1):
         wall0, mark = time.perf_counter(), timer.snapshot()
         if cfg.sampling.resample_every_epoch and epoch > 1:
             for j in jobs:
                 j.resample()
-            with timer.phase("cache"):
-                X = torch.stack([j.X for j in jobs])
-                Y = torch.stack([j.Y for j in jobs])
+            with timer.phase("cache"):  # in place: a captured training step reads these buffers
+                X.copy_(torch.stack([j.X for j in jobs]))
+                Y.copy_(torch.stack([j.Y for j in jobs]))
         with timer.phase("batch"):
             perms = torch.stack([torch.randperm(n, device=dev, generator=j.gen) for j in jobs])
         for i in range(steps_per_epoch):
-            with timer.phase("batch"):
-                idx = perms[:, i * b : (i + 1) * b]
-                xb = torch.gather(X, 1, idx[..., None].expand(-1, -1, 3))
-                yb = torch.gather(Y, 1, idx)
-            with timer.phase("forward"):
-                per_part = _losses(cfg.train.loss, net(xb), yb, lo, hi)
-            with timer.phase("backward"):
-                opt.zero_grad(set_to_none=True)
-                per_part.sum().backward()
-            with timer.phase("optimizer"):
-                opt.step()
-            running += per_part.detach()
+            if graph is not None:
+                with timer.phase("step"):
+                    graph(perms[:, i * b : (i + 1) * b])
+            else:
+                eager_step(i)
             count += 1
             for j in jobs:
                 j.step += 1

@@ -7,7 +7,10 @@ Negative inside, positive outside.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -83,25 +86,50 @@ class MeshSDF:
         )
         self.mesh = wp.Mesh(points=self._points, indices=self._indices, support_winding_number=True)
 
-    #: Points per launch; on the CPU small enough that progress reports come every second or two.
+    #: Called with (points done, points in all) after each chunk, from the calling thread.
     progress: Callable[[int, int], None] | None = None
 
     def __call__(self, points: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """Signed distances of (N, 3) points; calls ``self.progress(done, total)`` after each chunk."""
-        wp = _warp()
-        chunk = chunk or (4_000_000 if self.device.type == "cuda" else 200_000)
+        """Signed distances of (N, 3) points; calls ``self.progress(done, total)`` after each chunk.
+
+        On CUDA, chunks of 4M points run one after another on the current stream. On the CPU, warp runs
+        a launch on one core, so chunks (small enough that progress comes every second or two) run on a
+        pool of threads, one per core: warp's launch releases the GIL.
+        """
+        _warp()
         pts = points.to(self.device, torch.float32).contiguous()
-        out = torch.empty(pts.shape[0], device=self.device, dtype=torch.float32)
-        for start in range(0, pts.shape[0], chunk):
-            p = pts[start : start + chunk]
-            o = out[start : start + chunk]
-            wp.launch(
-                _kernel,
-                dim=p.shape[0],
-                inputs=[self.mesh.id, wp.from_torch(p, dtype=wp.vec3), 1.0e6],
-                outputs=[wp.from_torch(o)],
-                device=self._wdev,
-            )
-            if self.progress is not None:
-                self.progress(min(start + chunk, pts.shape[0]), pts.shape[0])
+        total = pts.shape[0]
+        out = torch.empty(total, device=self.device, dtype=torch.float32)
+        if self.device.type == "cuda":
+            chunk = chunk or 4_000_000
+            for start in range(0, total, chunk):
+                self._launch(pts[start : start + chunk], out[start : start + chunk])
+                self._progress(min(start + chunk, total), total)
+            return out
+        workers = max(1, min(os.cpu_count() or 1, 32))
+        chunk = chunk or max(16_384, min(200_000, math.ceil(total / workers)))
+        starts = range(0, total, chunk)
+        if len(starts) <= 1:
+            self._launch(pts, out)
+            self._progress(total, total)
+            return out
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            jobs = [pool.submit(self._launch, pts[s : s + chunk], out[s : s + chunk]) for s in starts]
+            for s, job in zip(starts, jobs, strict=True):
+                job.result()
+                self._progress(min(s + chunk, total), total)
         return out
+
+    def _launch(self, p: torch.Tensor, o: torch.Tensor) -> None:
+        wp = _warp()
+        wp.launch(
+            _kernel,
+            dim=p.shape[0],
+            inputs=[self.mesh.id, wp.from_torch(p, dtype=wp.vec3), 1.0e6],
+            outputs=[wp.from_torch(o)],
+            device=self._wdev,
+        )
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)

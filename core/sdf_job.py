@@ -29,6 +29,7 @@ from core.sampling import draw_training_set, validation_sets
 from core.scalers import make_scaler
 from core.sdf import MeshSDF
 from core.timing import epoch_breakdown, top_level
+from core.train_step import GraphStep, graph_supported, make_adam, set_precision
 
 
 class SDFJob(JobBase):
@@ -41,9 +42,7 @@ class SDFJob(JobBase):
         cfg, dev, timer = self.cfg, self.device, self.timer
         torch.manual_seed(cfg.train.seed)
         self.gen = torch.Generator(device=dev).manual_seed(cfg.train.seed)
-        if dev.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = cfg.train.precision in ("tf32", "bf16")
-            torch.backends.cudnn.allow_tf32 = cfg.train.precision in ("tf32", "bf16")
+        set_precision(dev, cfg.train.precision)
         faces = self.check_health()
         with timer.phase("sample"):
             with timer.phase("sample.bvh"):
@@ -63,8 +62,8 @@ class SDFJob(JobBase):
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
         with timer.phase("init"):  # the first optimizer of a process also imports torch._dynamo (seconds)
             self.model = build_model(cfg.model).to(dev)
-            fused = dev.type == "cuda"
-            self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.learning_rate, fused=fused)
+            self.graph = cfg.train.cuda_graph and graph_supported(dev)
+            self.opt = make_adam(self.model.parameters(), cfg.train.learning_rate, dev, self.graph)
             c = cfg.train.clamp
             self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
             self._grid_truth: torch.Tensor | None = None
@@ -132,7 +131,7 @@ class SDFJob(JobBase):
 
     def autocast(self):
         on = self.cfg.train.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on, cache_enabled=False)
 
     def train_iteration(self, idx: torch.Tensor) -> torch.Tensor:
         t = self.timer
@@ -147,6 +146,12 @@ class SDFJob(JobBase):
             self.opt.step()
         return loss.detach()
 
+    def _loss_of(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The graph step's body up to the loss (gather and forward)."""
+        with self.autocast():
+            loss = self.loss_fn(self.model(self.X[idx]).float(), self.Y[idx])
+        return loss, loss
+
     def train(self) -> None:
         cfg, dev = self.cfg, self.device
         n, b = self.X.shape[0], cfg.train.batch_size
@@ -154,6 +159,10 @@ class SDFJob(JobBase):
         self.total_steps = steps_per_epoch * cfg.train.epochs
         running = torch.zeros((), device=dev)
         count = 0
+        graph = GraphStep(self.opt, self._loss_of, running, (b,)) if self.graph and n >= b else None
+        if graph is not None:
+            with self.timer.phase("init"):
+                graph.capture()
         self._t_train = time.perf_counter()
         for epoch in range(1, cfg.train.epochs + 1):
             epoch_start = self.timer.snapshot()
@@ -166,7 +175,11 @@ class SDFJob(JobBase):
                 if self.handle_commands():
                     return
                 with self.profile_step():
-                    running += self.train_iteration(perm[i * b : (i + 1) * b])
+                    if graph is None:
+                        running += self.train_iteration(perm[i * b : (i + 1) * b])
+                    else:
+                        with self.timer.phase("step"):
+                            graph(perm[i * b : (i + 1) * b])
                 count += 1
                 self.step += 1
                 self.samples += min(b, n - i * b)
@@ -188,8 +201,9 @@ class SDFJob(JobBase):
             points, dist = draw_training_set(
                 self.mesh_sdf, self.verts, self.faces, self.cfg.sampling, self.gen, self.timer
             )
-        with self.timer.phase("cache"):
-            self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
+        with self.timer.phase("cache"):  # in place: a captured training step reads these buffers
+            self.X.copy_(points)
+            self.Y.copy_(self.scaler.transform(dist))
 
     def report_training(self, epoch: int, loss: float, force: bool) -> None:
         self.last_train_loss = loss

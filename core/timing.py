@@ -18,7 +18,7 @@ import torch
 
 #: Report order of the phases (others follow alphabetically).
 PHASE_ORDER = (
-    "load", "sample", "cache", "init", "batch", "forward", "backward", "optimizer", "validation",
+    "load", "sample", "cache", "init", "batch", "step", "forward", "backward", "optimizer", "validation",
     "reconstruct", "metrics", "render", "write",
     "groundtruth", "project", "composite", "densify", "evaluate",  # the splat job's phases
 )  # fmt: skip
@@ -83,8 +83,8 @@ class PhaseTimer:
         return {k: v for k, v in delta.items() if v > 0}, wall
 
 
-#: The phases of an optimiser step; their sum is the training time.
-TRAIN_PHASES = ("batch", "forward", "backward", "optimizer")
+#: The phases of an optimiser step; their sum is the training time ("step": one CUDA graph replay).
+TRAIN_PHASES = ("batch", "step", "forward", "backward", "optimizer")
 
 
 def ordered(seconds: dict[str, float]) -> dict[str, float]:
@@ -112,7 +112,9 @@ def epoch_breakdown(epoch: int, seconds: dict[str, float], wall: float) -> str:
     lines += [f"Training time: {pct(training, wall)}", f"Validation time: {pct(validation, wall)}"]
     if other > 0.005:
         lines.append(f"Other: {pct(other, wall)}")
-    names = {"batch": "Batch gather", "forward": "Forward pass", "backward": "Backward pass", "optimizer": "Optimizer"}
+    names = {"batch": "Batch gather", "step": "Whole step (CUDA graph)", "forward": "Forward pass",
+             "backward": "Backward pass", "optimizer": "Optimizer"}  # fmt: skip
+    shown = [k for k in TRAIN_PHASES if k in seconds] or ["batch", "forward", "backward", "optimizer"]
     lines += ["", "Training timing breakdown:"]
-    lines += [f"  {names[k]}: {pct(seconds.get(k, 0.0), training)}" for k in TRAIN_PHASES]
+    lines += [f"  {names[k]}: {pct(seconds.get(k, 0.0), training)}" for k in shown]
     return "\n".join(lines)

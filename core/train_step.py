@@ -1,0 +1,119 @@
+"""A whole training step (batch gather, forward, backward, fused Adam) replayed as one CUDA graph.
+
+At batch 1024 a small MLP's step is a few dozen short kernels, so on a GPU the launches, not the
+arithmetic, set the pace. ``GraphStep`` captures the step once and replays it: one launch per step, no
+host synchronisation. The caller copies each step's batch indices into a fixed buffer; the loss is
+added to a device-side running sum inside the graph. Batches of another size (the last, partial
+batch of an epoch) run the same step eagerly on the same parameters and optimiser state.
+
+Capture follows PyTorch's whole-network recipe: a few warm-up steps on a side stream (so that cuBLAS
+workspaces and the optimiser state exist before capture), then the parameters, gradients and Adam
+moments are put back exactly as they were, so the graph run trains the same model as the eager one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+#: loss_of(indices) -> (the scalar to differentiate, the value(s) to add to the running loss)
+LossOf = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def graph_supported(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.is_available()
+
+
+def set_precision(device: torch.device, precision: str) -> None:
+    """TF32 matrix units for float32 matmuls under "tf32" and "bf16" (autocast covers the rest)."""
+    if device.type == "cuda":
+        on = precision in ("tf32", "bf16")
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+
+
+def make_adam(params, lr: float, device: torch.device, graph: bool) -> torch.optim.Adam:
+    """Adam as the step needs it: fused on CUDA, and capturable when the step is a CUDA graph."""
+    cuda = device.type == "cuda"
+    return torch.optim.Adam(params, lr=lr, fused=cuda, capturable=cuda and graph)
+
+
+class EagerStep:
+    """The same step run op by op: the partial batches of the graph path."""
+
+    def __init__(self, opt: torch.optim.Optimizer, loss_of: LossOf, running: torch.Tensor) -> None:
+        self.opt, self.loss_of, self.running = opt, loss_of, running
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        loss, value = self.loss_of(idx)
+        # Gradients are zeroed in place: under a graph they are the graph's own buffers.
+        self.opt.zero_grad(set_to_none=False)
+        loss.backward()
+        self.opt.step()
+        self.running += value.detach()
+
+
+class GraphStep:
+    """The step for index batches of one shape, captured as a CUDA graph on first use."""
+
+    def __init__(
+        self, opt: torch.optim.Optimizer, loss_of: LossOf, running: torch.Tensor, shape: tuple[int, ...]
+    ) -> None:
+        self.opt, self.loss_of, self.running = opt, loss_of, running
+        self.params = [p for g in opt.param_groups for p in g["params"]]
+        self.idx = torch.zeros(shape, dtype=torch.long, device=running.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager = EagerStep(opt, loss_of, running)
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        if tuple(idx.shape) != tuple(self.idx.shape):
+            self.eager(idx)
+            return
+        if self.graph is None:
+            self.capture()
+        self.idx.copy_(idx, non_blocking=True)
+        self.graph.replay()
+
+    def _body(self) -> None:
+        loss, value = self.loss_of(self.idx)
+        loss.backward()
+        self.opt.step()
+        self.running += value.detach()
+
+    @torch.no_grad()
+    def _save(self) -> list[torch.Tensor]:
+        state = [p.detach().clone() for p in self.params]
+        state += [t.clone() for s in self.opt.state.values() for t in s.values() if torch.is_tensor(t)]
+        return state
+
+    @torch.no_grad()
+    def _restore(self, saved: list[torch.Tensor]) -> None:
+        now = [p.detach() for p in self.params]
+        now += [t for s in self.opt.state.values() for t in s.values() if torch.is_tensor(t)]
+        fresh = len(saved) == len(self.params)  # the optimiser had taken no step before the warm-up
+        for k, t in enumerate(now):
+            if k < len(saved):
+                t.copy_(saved[k])
+            elif fresh:
+                t.zero_()  # Adam's moments and step count as before its first step
+            else:
+                raise RuntimeError("optimiser state changed shape during the CUDA graph warm-up")
+
+    def capture(self, warmup: int = 3) -> None:
+        saved = self._save()
+        running = self.running.clone()
+        side = torch.cuda.Stream(device=self.running.device)
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                self.opt.zero_grad(set_to_none=True)
+                self._body()
+        torch.cuda.current_stream().wait_stream(side)
+        self._restore(saved)
+        self.running.copy_(running)
+        self.opt.zero_grad(set_to_none=True)  # backward inside the graph allocates its gradient buffers
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self._body()
+        self.graph = graph
