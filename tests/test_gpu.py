@@ -97,10 +97,14 @@ def test_group_on_gpu_equals_alone(tmp_path):
     parts = ["box.stl", "torus.stl", "sphere.stl"]
     alone = [_job(p, tmp_path, f"alone-{p}").run() for p in parts]
     grouped = run_group([_job(p, tmp_path, f"group-{p}") for p in parts])
-    for a, g in zip(alone, grouped, strict=True):
-        assert g["status"] == a["status"] == "done"
-        assert g["train_loss"] == pytest.approx(a["train_loss"], rel=2e-2)
+    eager = run_group([_job(p, tmp_path, f"eager-{p}", cuda_graph=False) for p in parts])
+    for p, a, g, e in zip(parts, alone, grouped, eager, strict=True):
+        print(p, *(f"{r['train_loss']:.5f} {r['chamfer_l1']:.5f} {r['validation']['val_iou']:.4f}" for r in (a, g, e)))
+    for a, g, e in zip(alone, grouped, eager, strict=True):
+        assert g["status"] == a["status"] == e["status"] == "done"
+        assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-3)  # the graph changes nothing
         assert g["chamfer_l1"] == pytest.approx(a["chamfer_l1"], rel=0.1)
+        assert g["validation"]["val_iou"] == pytest.approx(a["validation"]["val_iou"], abs=0.02)
 
 
 def test_signed_distance_on_gpu_equals_cpu():
