@@ -25,6 +25,8 @@ PY=${PYTHON:-python3}
 PART=${PART:-resources/parts/bracket.stl}
 STEPS=${STEPS:-"tests bench e2e dataset"}
 PRECISIONS=${PRECISIONS:-"tf32 fp32 bf16"}
+SEED_STYLE=${SEED_STYLE:-$PRESETS}  # the presets benchmarked against the seed-style mode too
+DATASET_ARGS=${DATASET_ARGS:-}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 if [ -z "${PARTS:-}" ]; then  # the robosuite-models wheel as staged into /tmp/site
   PARTS=$("$PY" - <<'PY'
@@ -53,7 +55,8 @@ if want tests; then
 fi
 if want bench; then
   for p in $PRESETS; do
-    run "bench_$p" bench --preset "$p" --device "$DEVICE" --part "$PART"
+    seed=(); [[ " $SEED_STYLE " == *" $p "* ]] || seed=(--no-seed-style)
+    run "bench_$p" bench --preset "$p" --device "$DEVICE" --part "$PART" "${seed[@]}"
   done
   if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then  # signed distance on the largest part (binary STL: 50 bytes a face)
     big=$(find "$PARTS" -iname '*.stl' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
@@ -73,7 +76,8 @@ fi
 if want dataset; then
   if [ -n "$PARTS" ] && [ -d "$PARTS" ]; then
     rm -rf "$OUT/dataset_run"
-    run dataset train "$PARTS" --preset "$DATASET" --device "$DEVICE" --outputDir "$OUT/dataset_run" --quiet
+    run dataset train "$PARTS" --preset "$DATASET" --device "$DEVICE" --outputDir "$OUT/dataset_run" --quiet \
+      $DATASET_ARGS
     echo "# $(find "$PARTS" -iname '*.stl' | wc -l) parts under $PARTS" >> "$OUT/dataset.txt"
     find "$OUT/dataset_run" -maxdepth 2 -name batch_summary.csv -exec cat {} + >> "$OUT/dataset.txt"
   else

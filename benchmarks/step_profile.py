@@ -61,6 +61,42 @@ def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400) -
     return statistics.median(times)
 
 
+def batched_ms(parts: int, batch: int, precision: str = "tf32", n: int = 200_000, reps: int = 200) -> float:
+    """The captured step of ``parts`` networks trained together (core.multi_job), batch points each."""
+    from core.multi_job import BatchedMLP
+
+    dev = torch.device("cuda")
+    set_precision(dev, precision)
+    net = BatchedMLP([build_model(C.preset("high").model) for _ in range(parts)]).to(dev)
+    opt = make_adam(net.parameters(), 1e-3, dev, True)
+    x = torch.rand(parts, n, 3, device=dev) * 2 - 1
+    y = x.norm(dim=-1) - 0.5
+    running = torch.zeros(parts, device=dev)
+    bf16 = precision == "bf16"
+
+    def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = torch.gather(x, 1, idx[..., None].expand(-1, -1, 3))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+            per_part = (net(xb).float() - torch.gather(y, 1, idx)).abs().mean(1)
+        return per_part.sum(), per_part
+
+    step = GraphStep(opt, loss_of, running, (parts, batch))
+    step.capture()
+    idx = torch.stack([torch.randperm(n, device=dev)[:batch] for _ in range(parts)])
+    for _ in range(10):
+        step(idx)
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    for _ in range(reps):
+        step(idx)
+    e.record()
+    e.synchronize()
+    ms = s.elapsed_time(e) / reps
+    print(f"{precision:5s} {parts:2d} parts x batch {batch:5d}: step {ms:.3f} ms "
+          f"({parts * batch / ms / 1e3:.2f} M samples/s)")  # fmt: skip
+    return ms
+
+
 def kernels(precision: str, batch: int = 1024) -> None:
     dev = torch.device("cuda")
     set_precision(dev, precision)
@@ -93,4 +129,7 @@ if __name__ == "__main__":
         replay_ms(prec, 1024)
     for b in (2048, 4096, 16384):
         replay_ms("tf32", b)
+    for parts in (8, 16, 32):
+        batched_ms(parts, 2048)
+    batched_ms(8, 2048, "bf16")
     kernels("tf32")

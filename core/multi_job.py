@@ -11,7 +11,9 @@ evenly among its parts.
 from __future__ import annotations
 
 import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -154,17 +156,37 @@ def train_together(jobs: list[SDFJob]) -> None:
             j.timer.totals[key] += value / P
 
 
+def _prefetch(job: SDFJob) -> float:
+    """Read a part and its health report (numpy work that releases the GIL: parts load side by side);
+    returns the seconds taken. Errors are left for begin() and setup(), which meet and report them."""
+    from core.health import report
+    from core.meshio import load_part
+
+    t0 = time.perf_counter()
+    try:
+        job.part = load_part(job.part_path)
+        job.prefetched_health = report(job.part, job.cfg.recon.resolution)
+    except Exception:  # noqa: BLE001, S110 - reported in order by begin() and setup()
+        pass
+    return time.perf_counter() - t0
+
+
 def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
     """begin + setup each job, train them together, then conclude and finish each; returns summaries.
 
-    A part that fails to load or set up is reported as failed (its summary says why) and the rest go on.
+    The parts are read and checked side by side on the CPU first. A part that fails to load or set up is
+    reported as failed (its summary says why) and the rest go on.
     """
     from core.worker import failure_event, write_failed_summary
 
     results: dict[int, dict[str, Any]] = {}
     ready: list[tuple[int, SDFJob]] = []
+    with ThreadPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        loading = [pool.submit(_prefetch, job) for job in jobs]
     for k, job in enumerate(jobs):
         try:
+            seconds = loading[k].result()
+            job.timer.totals["load"] += seconds
             job.begin()
             job.setup()
             ready.append((k, job))

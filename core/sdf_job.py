@@ -36,6 +36,8 @@ class SDFJob(JobBase):
     """Fits an SDF network to one part; see the module docstring."""
 
     job = "sdf"
+    #: The health report when a group read it ahead (core.multi_job); else computed in setup.
+    prefetched_health: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -80,7 +82,7 @@ class SDFJob(JobBase):
         self.health_checks: dict[str, int] = {}
         try:
             with self.timer.phase("load"):
-                rep = report(self.part, self.cfg.recon.resolution)
+                rep = self.prefetched_health or report(self.part, self.cfg.recon.resolution)
                 write_json_atomic(self.run_dir / "health.json", rep)
         except Exception as exc:  # noqa: BLE001 - the health check must never stop a fit
             self.log(f"mesh health check failed ({type(exc).__name__}: {exc}); fitting the part as read", "warning")
@@ -248,7 +250,7 @@ class SDFJob(JobBase):
         with self.timer.phase("write"):
             path = self.run_dir / "model.pt"
             state = {
-                "model": self.model.state_dict(),
+                "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                 "widths": self.model.widths,
                 "init": self.cfg.model.init,
                 "scaler": self.scaler.state_dict(),

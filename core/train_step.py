@@ -9,6 +9,7 @@ batch of an epoch) run the same step eagerly on the same parameters and optimise
 Capture follows PyTorch's whole-network recipe: a few warm-up steps on a side stream (so that cuBLAS
 workspaces and the optimiser state exist before capture), then the parameters, gradients and Adam
 moments are put back exactly as they were, so the graph run trains the same model as the eager one.
+The optimiser is :class:`FlatAdam`, whose state lives in three flat buffers.
 """
 
 from __future__ import annotations
@@ -33,16 +34,60 @@ def set_precision(device: torch.device, precision: str) -> None:
         torch.backends.cudnn.allow_tf32 = on
 
 
-def make_adam(params, lr: float, device: torch.device, graph: bool) -> torch.optim.Adam:
-    """Adam as the step needs it: fused on CUDA, and capturable when the step is a CUDA graph."""
-    cuda = device.type == "cuda"
-    return torch.optim.Adam(params, lr=lr, fused=cuda, capturable=cuda and graph)
+class FlatAdam:
+    """Adam (torch's defaults and update rule) over all parameters packed into one flat buffer.
+
+    The parameters become views of the buffer, so each step is a concatenation of the gradients and a
+    dozen elementwise kernels over the whole buffer, each spread over the entire GPU. torch's fused
+    Adam hands a small network's 600k values to a dozen thread blocks (86 us a step on an H100, a
+    fifth of the step); this takes about a third of that. The step count and bias corrections live on
+    the device, so the step can be captured in a CUDA graph.
+    """
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params = [p for p in params]
+        dev = self.params[0].device
+        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        offset = 0
+        for p in self.params:
+            p.data = self.flat[offset : offset + p.numel()].view_as(p)
+            offset += p.numel()
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        moments = {"exp_avg": torch.zeros_like(self.flat), "exp_avg_sq": torch.zeros_like(self.flat)}
+        self.state = {"flat": {**moments, "step": torch.zeros((), device=dev)}}
+        self.param_groups = [{"params": self.params, "lr": lr}]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        st = self.state["flat"]
+        grad = torch.cat([p.grad.reshape(-1) for p in self.params])
+        st["step"] += 1
+        st["exp_avg"].lerp_(grad, 1 - self.beta1)
+        st["exp_avg_sq"].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        bias1 = 1 - self.beta1 ** st["step"]
+        bias2_sqrt = (1 - self.beta2 ** st["step"]).sqrt()
+        denom = (st["exp_avg_sq"].sqrt() / bias2_sqrt).add_(self.eps)
+        self.flat.sub_(st["exp_avg"] / denom * (self.lr / bias1))
+
+
+def make_adam(params, lr: float, device: torch.device, graph: bool) -> torch.optim.Adam | FlatAdam:
+    """Adam as the step needs it: the flat Adam for a CUDA graph, torch's fused Adam for eager CUDA."""
+    if device.type == "cuda" and graph:
+        return FlatAdam(params, lr)
+    return torch.optim.Adam(params, lr=lr, fused=device.type == "cuda")
 
 
 class EagerStep:
     """The same step run op by op: the partial batches of the graph path."""
 
-    def __init__(self, opt: torch.optim.Optimizer, loss_of: LossOf, running: torch.Tensor) -> None:
+    def __init__(self, opt: torch.optim.Optimizer | FlatAdam, loss_of: LossOf, running: torch.Tensor) -> None:
         self.opt, self.loss_of, self.running = opt, loss_of, running
 
     def __call__(self, idx: torch.Tensor) -> None:
@@ -58,7 +103,7 @@ class GraphStep:
     """The step for index batches of one shape, captured as a CUDA graph on first use."""
 
     def __init__(
-        self, opt: torch.optim.Optimizer, loss_of: LossOf, running: torch.Tensor, shape: tuple[int, ...]
+        self, opt: torch.optim.Optimizer | FlatAdam, loss_of: LossOf, running: torch.Tensor, shape: tuple[int, ...]
     ) -> None:
         self.opt, self.loss_of, self.running = opt, loss_of, running
         self.params = [p for g in opt.param_groups for p in g["params"]]
