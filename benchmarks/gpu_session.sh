@@ -80,6 +80,15 @@ if want dataset; then
       $DATASET_ARGS
     echo "# $(find "$PARTS" -iname '*.stl' | wc -l) parts under $PARTS" >> "$OUT/dataset.txt"
     find "$OUT/dataset_run" -maxdepth 2 -name batch_summary.csv -exec cat {} + >> "$OUT/dataset.txt"
+    "$PY" - "$OUT/dataset_run/batch_summary.csv" <<'PY' | tee -a "$OUT/dataset.txt"
+import csv, sys
+from core.batch import PHASE_COLUMNS
+rows = list(csv.DictReader(open(sys.argv[1])))
+done = sum(r["status"] == "done" for r in rows)
+sums = {c: sum(float(r[c] or 0) for r in rows) for c in PHASE_COLUMNS}
+print(f"# {done}/{len(rows)} parts done; seconds summed over parts: "
+      + ", ".join(f"{c[:-2]} {v:.1f}" for c, v in sums.items()))
+PY
   else
     echo "no parts folder (PARTS=$PARTS): the dataset run is skipped" | tee "$OUT/dataset.txt"
   fi

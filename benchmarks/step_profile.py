@@ -23,7 +23,7 @@ def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400) -
     dev = torch.device("cuda")
     set_precision(dev, precision)
     model = build_model(C.preset("high").model).to(dev)
-    opt = make_adam(model.parameters(), 1e-3, dev, True)
+    opt = make_adam(model.parameters(), 1e-3)
     x = torch.rand(n, 3, device=dev) * 2 - 1
     y = x.norm(dim=1) - 0.5
     running = torch.zeros((), device=dev)
@@ -68,7 +68,7 @@ def batched_ms(parts: int, batch: int, precision: str = "tf32", n: int = 200_000
     dev = torch.device("cuda")
     set_precision(dev, precision)
     net = BatchedMLP([build_model(C.preset("high").model) for _ in range(parts)]).to(dev)
-    opt = make_adam(net.parameters(), 1e-3, dev, True)
+    opt = make_adam(net.parameters(), 1e-3)
     x = torch.rand(parts, n, 3, device=dev) * 2 - 1
     y = x.norm(dim=-1) - 0.5
     running = torch.zeros(parts, device=dev)
@@ -101,7 +101,7 @@ def kernels(precision: str, batch: int = 1024) -> None:
     dev = torch.device("cuda")
     set_precision(dev, precision)
     model = build_model(C.preset("high").model).to(dev)
-    opt = make_adam(model.parameters(), 1e-3, dev, False)
+    opt = make_adam(model.parameters(), 1e-3)
     x = torch.rand(batch, 3, device=dev)
     y = x.norm(dim=1)
     for _ in range(3):

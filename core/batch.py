@@ -9,8 +9,18 @@ from typing import Any
 
 from core.runs import atomic_path, write_json_atomic
 
+#: Seconds per phase group in the table: where a folder run's time goes (a group's training phases are
+#: shared evenly among its parts).
+PHASE_COLUMNS = {
+    "load_s": ("load",),
+    "sample_s": ("sample", "cache"),
+    "train_s": ("init", "batch", "step", "forward", "backward", "optimizer"),
+    "validation_s": ("validation",),
+    "reconstruct_s": ("reconstruct",),
+    "metrics_s": ("metrics", "write"),
+}
 COLUMNS = ("part", "status", "chamfer_l1", "chamfer_l1_over_diagonal", "val_iou", "bbox_diagonal",
-           "wall_s", "run_dir", "error", "health")  # fmt: skip
+           "wall_s", *PHASE_COLUMNS, "run_dir", "error", "health")  # fmt: skip
 
 
 class BatchTable:
@@ -32,6 +42,7 @@ class BatchTable:
             "val_iou": (summary.get("validation") or {}).get("val_iou"),
             "bbox_diagonal": summary.get("bbox_diagonal"),
             "wall_s": summary.get("wall_s"),
+            **_phase_seconds(summary.get("phases_s") or {}),
             "run_dir": str(run_dir),
             "error": summary.get("error", summary.get("advice", "")),
             "health": " ".join(sorted(summary.get("health") or {})),
@@ -60,3 +71,9 @@ class BatchTable:
             share = "" if pct is None else f"{100 * pct:.2f}"
             lines.append(f"{r['part'][:32]:32s} {r['status']:10s} {chamfer:>12s} {share:>8s} {r['wall_s'] or 0:8.1f}")
         return "\n".join(lines)
+
+
+def _phase_seconds(phases: dict[str, float]) -> dict[str, float | None]:
+    if not phases:
+        return dict.fromkeys(PHASE_COLUMNS)
+    return {col: round(sum(phases.get(k, 0.0) for k in keys), 4) for col, keys in PHASE_COLUMNS.items()}

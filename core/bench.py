@@ -78,7 +78,7 @@ def train_step_fn(x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch
     set_precision(dev, cfg.train.precision)
     model = build_model(cfg.model).to(dev)
     graph = cfg.train.cuda_graph and graph_supported(dev)
-    opt = make_adam(model.parameters(), 1e-3, dev, graph)
+    opt = make_adam(model.parameters(), 1e-3)
     b, n = cfg.train.batch_size, x.shape[0]
     bf16 = cfg.train.precision == "bf16"
     running = torch.zeros((), device=dev)

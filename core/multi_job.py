@@ -82,7 +82,7 @@ def train_together(jobs: list[SDFJob]) -> None:
         hi = torch.stack([j.clamp_range[1] for j in jobs])[:, None]
         net = BatchedMLP([j.model for j in jobs]).to(dev)
         use_graph = cfg.train.cuda_graph and graph_supported(dev) and n >= b
-        opt = make_adam(net.parameters(), cfg.train.learning_rate, dev, use_graph)
+        opt = make_adam(net.parameters(), cfg.train.learning_rate)
     steps_per_epoch = math.ceil(n / b)
     running = torch.zeros(P, device=dev)
     count = 0

@@ -65,7 +65,7 @@ class SDFJob(JobBase):
         with timer.phase("init"):  # the first optimizer of a process also imports torch._dynamo (seconds)
             self.model = build_model(cfg.model).to(dev)
             self.graph = cfg.train.cuda_graph and graph_supported(dev)
-            self.opt = make_adam(self.model.parameters(), cfg.train.learning_rate, dev, self.graph)
+            self.opt = make_adam(self.model.parameters(), cfg.train.learning_rate)
             c = cfg.train.clamp
             self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
             self._grid_truth: torch.Tensor | None = None

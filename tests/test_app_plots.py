@@ -72,3 +72,21 @@ def test_log_axis_labels_one_two_five_per_decade(qtbot):
     values = [math.log10(v) for v in (0.01, 0.02, 0.03, 0.05, 0.07, 0.09, 0.1, 0.2)]
     labels = axis.logTickStrings(values, 1.0, 1.0)
     assert [bool(s) for s in labels] == [True, True, False, True, False, False, True, True]
+
+
+def test_captured_step_phase_gets_its_own_bar(qtbot):
+    """On CUDA the training step is one graph replay, reported as the phase "step"."""
+    from app.plots import PHASE_COLOURS, PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    seconds = {"sample": 0.2, "step": 1.5, "validation": 0.1}
+    for epoch in (1, 2):
+        panel.handle(ev.PhaseTimes("epoch", epoch, seconds, 1.9))
+        panel.handle(ev.PhaseTimes("live", epoch, seconds, 1.9))
+    panel.refresh()
+    assert list(panel._epoch_bars) == ["sample", "step", "validation"]
+    opts = panel._epoch_bars["step"].opts
+    assert list(opts["height"]) == [1.5, 1.5] and list(opts["y0"]) == [0.2, 0.2]
+    assert len(set(PHASE_COLOURS.values())) == len(PHASE_COLOURS)  # every phase its own colour
+    assert panel.share_data()[1]["step"] > 80

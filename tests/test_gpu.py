@@ -26,7 +26,7 @@ CUDA = torch.device("cuda")
 
 
 def _train(model: SDFNet, graph: bool, X: torch.Tensor, Y: torch.Tensor, b: int, perms: list[torch.Tensor]):
-    opt = make_adam(model.parameters(), 1e-3, CUDA, graph)
+    opt = make_adam(model.parameters(), 1e-3)
     running = torch.zeros((), device=CUDA)
 
     def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
