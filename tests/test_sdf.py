@@ -7,7 +7,9 @@ import pytest
 import torch
 import trimesh
 
+from core.sampling import draw_training_set
 from core.sdf import MeshSDF
+from core.timing import PhaseTimer
 
 
 def _points(n: int = 4000, seed: int = 0) -> torch.Tensor:
@@ -58,3 +60,27 @@ def test_sign_on_two_overlapping_bodies():
     both = trimesh.util.concatenate([a, b])
     d = MeshSDF(both.vertices, both.faces)(torch.tensor([[0.25, 0, 0], [0.9, 0, 0], [-0.4, 0, 0], [2, 0, 0.0]]))
     assert (d[:3] < 0).all() and d[3] > 0
+
+
+def test_unsigned_distance_is_the_magnitude_of_the_signed():
+    m = trimesh.creation.torus(0.6, 0.2)
+    sdf = MeshSDF(m.vertices, m.faces)
+    pts = torch.rand(30_000, 3) * 2 - 1
+    assert torch.equal(sdf(pts, signed=False), sdf(pts).abs())
+
+
+def test_importance_sampling_signs_only_the_drawn_points_and_draws_the_same_set():
+    """Unsigned pool, then signs for the drawn points: the same training set as signing the whole pool."""
+    from core.config import SamplingConfig
+    from core.sampling import importance_draw, uniform_points
+
+    m = trimesh.creation.torus(0.6, 0.2)
+    sdf = MeshSDF(m.vertices, m.faces)
+    verts, faces = torch.tensor(m.vertices, dtype=torch.float32), torch.tensor(m.faces)
+    cfg = SamplingConfig(num_points=4000, pool_ratio=0.1)
+    points, dist = draw_training_set(sdf, verts, faces, cfg, torch.Generator().manual_seed(3), PhaseTimer())
+    gen = torch.Generator().manual_seed(3)
+    pool = uniform_points(40_000, torch.device("cpu"), gen)
+    ref_points, ref_dist = importance_draw(pool, sdf(pool), 4000, cfg.importance_weight, gen)
+    assert torch.equal(points, ref_points) and torch.equal(dist, ref_dist)
+    assert (dist < 0).any() and (dist > 0).any()
