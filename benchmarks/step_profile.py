@@ -1,5 +1,6 @@
 """Where a training step's GPU time goes: replay times of the captured step in each precision and batch,
-and the kernels of one eager step (torch.profiler), for the DAM network of the seed presets.
+and the kernels of one eager step (torch.profiler), for the DAM network of the seed presets. Also the
+captured step of groups of parts trained together (core.multi_job).
 
     python benchmarks/step_profile.py            # on a CUDA machine; prints tables
 """
@@ -104,19 +105,18 @@ def kernels(precision: str, batch: int = 1024) -> None:
     opt = make_adam(model.parameters(), 1e-3)
     x = torch.rand(batch, 3, device=dev)
     y = x.norm(dim=1)
-    for _ in range(3):
-        loss = (model(x) - y).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    torch.cuda.synchronize()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        for _ in range(10):
+
+    def steps(count: int) -> None:
+        for _ in range(count):
             loss = (model(x) - y).abs().mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         torch.cuda.synchronize()
+
+    steps(3)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        steps(10)
     evs = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     total = sum(e.device_time for e in evs) / 10
     print(f"\n{precision}, batch {batch}: {len(evs) / 10:.0f} kernels a step, {total:.1f} us of kernel time a step")

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 _wp = None
-_kernels: dict[bool, object] = {}
+_kernel = None
 
 
 def _warp():
-    """Import and initialise warp once (quietly), building the query kernels (signed and unsigned)."""
-    global _wp
+    """Import and initialise warp once (quietly), building the query kernel (signed or unsigned)."""
+    global _wp, _kernel
     if _wp is None:
         import warp as wp
 
@@ -32,37 +32,28 @@ def _warp():
             _init_silently(wp)
 
         @wp.kernel
-        def signed_distance(
+        def distance(
             mesh: wp.uint64,
             points: wp.array(dtype=wp.vec3),
             max_dist: float,
+            with_sign: int,
             out: wp.array(dtype=float),
         ):
             tid = wp.tid()
             p = points[tid]
-            q = wp.mesh_query_point_sign_winding_number(mesh, p, max_dist, 2.0, 0.5)
+            if with_sign:
+                q = wp.mesh_query_point_sign_winding_number(mesh, p, max_dist, 2.0, 0.5)
+            else:
+                q = wp.mesh_query_point_no_sign(mesh, p, max_dist)
             if q.result:
-                closest = wp.mesh_eval_position(mesh, q.face, q.u, q.v)
-                out[tid] = q.sign * wp.length(p - closest)
+                d = wp.length(p - wp.mesh_eval_position(mesh, q.face, q.u, q.v))
+                if with_sign:
+                    d = q.sign * d  # the unsigned query leaves q.sign at 0
+                out[tid] = d
             else:
                 out[tid] = max_dist
 
-        @wp.kernel
-        def unsigned_distance(
-            mesh: wp.uint64,
-            points: wp.array(dtype=wp.vec3),
-            max_dist: float,
-            out: wp.array(dtype=float),
-        ):
-            tid = wp.tid()
-            p = points[tid]
-            q = wp.mesh_query_point_no_sign(mesh, p, max_dist)
-            if q.result:
-                out[tid] = wp.length(p - wp.mesh_eval_position(mesh, q.face, q.u, q.v))
-            else:
-                out[tid] = max_dist
-
-        _kernels[True], _kernels[False] = signed_distance, unsigned_distance
+        _kernel = distance
         _wp = wp
     return _wp
 
@@ -142,9 +133,9 @@ class MeshSDF:
     def _launch(self, p: torch.Tensor, o: torch.Tensor, signed: bool = True) -> None:
         wp = _warp()
         wp.launch(
-            _kernels[signed],
+            _kernel,
             dim=p.shape[0],
-            inputs=[self.mesh.id, wp.from_torch(p, dtype=wp.vec3), 1.0e6],
+            inputs=[self.mesh.id, wp.from_torch(p, dtype=wp.vec3), 1.0e6, int(signed)],
             outputs=[wp.from_torch(o)],
             device=self._wdev,
         )
