@@ -14,6 +14,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from core.health_checks import unique_pairs
 from core.health_findings import GEOMETRY_CAP, findings
 from core.meshio import Part, face_areas
 
@@ -22,9 +23,9 @@ def edge_table(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique undirected edges (E, 2), how many faces use each, and the directed-use imbalance."""
     directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     undirected = np.sort(directed, axis=1)
-    edges, inverse, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
+    edges, inverse, counts = unique_pairs(undirected)
     forward = (directed[:, 0] < directed[:, 1]).astype(np.int64) * 2 - 1
-    balance = np.bincount(inverse.ravel(), weights=forward, minlength=len(edges))
+    balance = np.bincount(inverse, weights=forward, minlength=len(edges))
     return edges, counts, balance
 
 

@@ -26,11 +26,19 @@ class Topology:
     forward: np.ndarray  # (3F,) True where the half-edge runs from the smaller to the larger vertex
 
 
+def unique_pairs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(pairs, axis=0, return_inverse=True, return_counts=True)`` for (N, 2) non-negative
+    integers, through one int64 key per row: the same rows in the same order, several times faster."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    base = int(pairs[:, 1].max()) + 1 if len(pairs) else 1
+    keys, inverse, counts = np.unique(pairs[:, 0] * base + pairs[:, 1], return_inverse=True, return_counts=True)
+    return np.stack([keys // base, keys % base], axis=1), inverse.ravel(), counts
+
+
 def topology(faces: np.ndarray) -> Topology:
     directed = np.stack([faces, np.roll(faces, -1, axis=1)], axis=2).reshape(-1, 2)
-    undirected = np.sort(directed, axis=1)
-    edges, inverse, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
-    return Topology(edges, counts, inverse.ravel(), directed[:, 0] < directed[:, 1])
+    edges, inverse, counts = unique_pairs(np.sort(directed, axis=1))
+    return Topology(edges, counts, inverse, directed[:, 0] < directed[:, 1])
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -70,7 +78,7 @@ def non_manifold_vertices(faces: np.ndarray, topo: Topology) -> np.ndarray:
     second_next = (second // 3) * 3 + (second + 1) % 3
     corner_b = np.r_[np.where(same_end, second, second_next), np.where(same_end, second_next, second)]
     labels = _components(faces.size, corner_a, corner_b)
-    pairs = np.unique(np.stack([faces.reshape(-1), labels], axis=1), axis=0)
+    pairs = unique_pairs(np.stack([faces.reshape(-1), labels], axis=1))[0]
     fans = np.bincount(pairs[:, 0])
     return np.flatnonzero(fans > 1)
 
@@ -124,17 +132,24 @@ def duplicate_faces(faces: np.ndarray) -> np.ndarray:
 
 
 def winding_numbers(points: np.ndarray, tri: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:
-    """Generalised winding number of each point with respect to the triangles tri (T, 3, 3)."""
+    """Generalised winding number of each point with respect to the triangles tri (T, 3, 3).
+
+    Van Oosterom and Strackee's solid angle per point and triangle, written component by component on
+    (points, triangles) arrays: a third of the time of the same formula with norm, cross and einsum.
+    """
     out = np.zeros(len(points))
     per = max(1, chunk // max(1, len(tri)))
+    corner = [[np.ascontiguousarray(tri[None, :, v, k]) for k in range(3)] for v in range(3)]  # (1, T) each
     for s in range(0, len(points), per):
-        d = tri[None, :, :, :] - points[s : s + per, None, None, :]
-        la, lb, lc = (np.linalg.norm(d[:, :, k], axis=-1) for k in range(3))
-        a, b, c = d[:, :, 0], d[:, :, 1], d[:, :, 2]
-        num = np.einsum("ptk,ptk->pt", a, np.cross(b, c))
-        den = la * lb * lc + np.einsum("ptk,ptk->pt", a, b) * lc
-        den += np.einsum("ptk,ptk->pt", b, c) * la + np.einsum("ptk,ptk->pt", c, a) * lb
-        out[s : s + per] = (2.0 * np.arctan2(num, den)).sum(1) / (4.0 * np.pi)
+        p = points[s : s + per]
+        (ax, ay, az), (bx, by, bz), (cx, cy, cz) = ([c[k] - p[:, k, None] for k in range(3)] for c in corner)
+        la = np.sqrt(ax * ax + ay * ay + az * az)
+        lb = np.sqrt(bx * bx + by * by + bz * bz)
+        lc = np.sqrt(cx * cx + cy * cy + cz * cz)
+        num = ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz) + az * (bx * cy - by * cx)
+        den = la * lb * lc + (ax * bx + ay * by + az * bz) * lc
+        den += (bx * cx + by * cy + bz * cz) * la + (cx * ax + cy * ay + cz * az) * lb
+        out[s : s + per] = np.arctan2(num, den).sum(1) / (2.0 * np.pi)
     return out
 
 

@@ -62,7 +62,7 @@ class SDFJob(JobBase):
         with timer.phase("cache"):
             self.scaler = make_scaler(cfg.train.scaler).fit(dist)
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
-        with timer.phase("init"):  # the first optimizer of a process also imports torch._dynamo (seconds)
+        with timer.phase("init"):  # network and optimiser (on CUDA, the step's graph is captured in train)
             self.model = build_model(cfg.model).to(dev)
             self.graph = cfg.train.cuda_graph and graph_supported(dev)
             self.opt = make_adam(self.model.parameters(), cfg.train.learning_rate)
