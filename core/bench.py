@@ -217,10 +217,11 @@ def report(res: dict[str, Any]) -> str:
         f"{'sampling (' + res['sampling'] + ')':34s} {p['sampling_s']:9.3f}s",
         f"{'training step (batch ' + str(res['batch']) + ')':34s} {p['train_step_ms']:8.3f}ms "
         f"{p['train_samples_per_s'] / 1e6:11.3f} M samples/s {100 * p['train_flops'] / res['gemm_flops']:8.1f}%",
-        f"{'grid evaluation ' + str(p['resolution']) + '^3':34s} {p['grid_s']:9.3f}s",
+        f"{'grid evaluation ' + str(p['resolution']) + '^3, every point':34s} {p['grid_s']:9.3f}s",
         f"{'marching cubes ' + str(p['resolution']) + '^3':34s} {p['marching_cubes_s']:9.3f}s",
         "",
         f"end to end (load, sample, train, reconstruct, metrics): {e['wall_s']:.2f}s",
+        f"  reconstruction (grid near the surface, marching cubes): {e['phases_s'].get('reconstruct', 0):.3f}s",
         "  phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in e["phases_s"].items()),
     ]
     if s:

@@ -99,6 +99,12 @@ class ReconConfig:
 
     resolution: int = _f(256, "Grid resolution per axis for marching cubes.", "--reconstructionRes")
     chunk: int = _f(262_144, "Grid points evaluated per network call.")
+    block: int = _f(
+        8,
+        "Evaluate blocks of block^3 grid points in full only where the surface can be (the network's value at "
+        "the block centre within 3 half-diagonals of zero); elsewhere the centre value fills the block. "
+        "0: every grid point.",
+    )
     metric_samples: int = _f(100_000, "Surface samples per mesh for Chamfer, normals and Hausdorff.")
 
 
@@ -337,6 +343,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("train.learning_rate must be positive")
     if cfg.recon.resolution < 8:
         raise ConfigError("recon.resolution must be at least 8")
+    if cfg.recon.block < 0:
+        raise ConfigError(f"recon.block must be 0 (every grid point) or more, not {cfg.recon.block}")
     if cfg.model.dam_arch and cfg.model.num_layers > len(DAM_WIDTHS):
         raise ConfigError(f"--damArch 1 allows at most {len(DAM_WIDTHS)} layers")
     dev = cfg.device

@@ -42,6 +42,56 @@ def evaluate_grid(
     return vol
 
 
+@torch.no_grad()
+def evaluate_grid_near_surface(
+    sdf_fn: Callable[[torch.Tensor], torch.Tensor],
+    res: int,
+    device: torch.device,
+    chunk: int,
+    block: int = 8,
+    band: float = 3.0,
+) -> torch.Tensor:
+    """The same volume as :func:`evaluate_grid` wherever the surface can be, at a fraction of the cost.
+
+    The grid is cut into blocks of block^3 points and the function is evaluated at each block's centre.
+    A block whose centre value is at least ``band`` times the block's half-diagonal away from zero is
+    filled with that value; every other block is evaluated in full. A signed distance changes by at
+    most the distance moved, so with band > 1 a filled block holds no zero crossing and keeps its sign,
+    and marching cubes gives the same surface; band 3 leaves room for a network that is not an exact
+    distance. Small grids, or ``block`` < 2, are evaluated in full.
+    """
+    if block < 2 or res < 4 * block:
+        return evaluate_grid(sdf_fn, res, device, chunk)
+    lin = torch.linspace(-1.0, 1.0, res, device=device)
+    nb = -(-res // block)
+    start = torch.arange(nb, device=device) * block
+    stop = torch.clamp(start + block, max=res) - 1
+    centre_1d = 0.5 * (lin[start] + lin[stop])
+    half_1d = 0.5 * (lin[stop] - lin[start])
+    cz, cy, cx = torch.meshgrid(centre_1d, centre_1d, centre_1d, indexing="ij")
+    centres = torch.stack([cx, cy, cz], dim=-1).reshape(-1, 3)
+    hz, hy, hx = torch.meshgrid(half_1d, half_1d, half_1d, indexing="ij")
+    radius = torch.sqrt(hx**2 + hy**2 + hz**2).reshape(-1)
+    coarse = torch.cat([sdf_fn(c).float().reshape(-1) for c in centres.split(chunk)])
+    vol = coarse.reshape(nb, nb, nb)
+    for axis in range(3):
+        vol = vol.repeat_interleave(block, dim=axis)
+    vol = vol[:res, :res, :res].contiguous()
+    active = torch.nonzero(~(coarse.abs() >= band * radius)).squeeze(1)  # NaN centres count as active
+    if len(active) == 0:
+        return vol
+    offsets = torch.arange(block, device=device)
+    blocks_per_chunk = max(1, chunk // block**3)
+    for part in active.split(blocks_per_chunk):
+        bz, by, bx = part // (nb * nb), (part // nb) % nb, part % nb
+        iz = (bz[:, None] * block + offsets).clamp_max(res - 1)[:, :, None, None].expand(-1, block, block, block)
+        iy = (by[:, None] * block + offsets).clamp_max(res - 1)[:, None, :, None].expand(-1, block, block, block)
+        ix = (bx[:, None] * block + offsets).clamp_max(res - 1)[:, None, None, :].expand(-1, block, block, block)
+        pts = torch.stack([lin[ix], lin[iy], lin[iz]], dim=-1).reshape(-1, 3)
+        vol[iz.reshape(-1), iy.reshape(-1), ix.reshape(-1)] = sdf_fn(pts).float().reshape(-1)
+    return vol
+
+
 def extract_surface(volume: torch.Tensor, level: float = 0.0) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Vertices in [-1, 1]^3 (xyz) and faces of the level set, or None if there is none."""
     finite = torch.isfinite(volume)

@@ -23,7 +23,7 @@ from core.job import EMPTY_ADVICE_KEY, JobBase
 from core.meshio import write_mesh
 from core.metrics import surface_metrics, to_original_units
 from core.model import build_model
-from core.reconstruct import EMPTY_SURFACE_ADVICE, evaluate_grid, extract_surface
+from core.reconstruct import EMPTY_SURFACE_ADVICE, evaluate_grid, evaluate_grid_near_surface, extract_surface
 from core.runs import atomic_path, write_json_atomic
 from core.sampling import draw_training_set, validation_sets
 from core.scalers import make_scaler
@@ -268,7 +268,8 @@ class SDFJob(JobBase):
         """Marching cubes at ``res``; writes mesh.ply (and mesh.stl when final) in original units."""
         with self.timer.phase("reconstruct"):
             with self.timer.phase("reconstruct.grid"):
-                vol = evaluate_grid(self.predict, res, self.device, self.cfg.recon.chunk)
+                rc = self.cfg.recon
+                vol = evaluate_grid_near_surface(self.predict, res, self.device, rc.chunk, rc.block)
             with self.timer.phase("reconstruct.marching_cubes"):
                 surface = extract_surface(vol)
         if surface is None:

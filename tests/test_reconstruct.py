@@ -27,3 +27,29 @@ def test_empty_surface_is_none_not_an_error():
     assert extract_surface(-torch.ones(16, 16, 16)) is None
     nan = torch.full((16, 16, 16), float("nan"))
     assert extract_surface(nan) is None
+
+
+def _torus(x: torch.Tensor) -> torch.Tensor:
+    q = torch.stack([torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2) - 0.6, x[:, 2]], -1)
+    return q.norm(dim=-1) - 0.2
+
+
+def test_grid_near_the_surface_gives_the_same_surface_for_less_work():
+    from core.reconstruct import evaluate_grid_near_surface
+
+    calls = []
+
+    def counted(x: torch.Tensor) -> torch.Tensor:
+        calls.append(len(x))
+        return _torus(x)
+
+    for res in (100, 128):  # a partial last block, and whole blocks
+        full = evaluate_grid(_torus, res, torch.device("cpu"), chunk=65_536)
+        calls.clear()
+        near = evaluate_grid_near_surface(counted, res, torch.device("cpu"), chunk=65_536)
+        assert sum(calls) < 0.5 * res**3  # most blocks are far from the surface
+        assert torch.equal(near.sign(), full.sign())
+        a, b = extract_surface(full), extract_surface(near)
+        assert torch.equal(a[1], b[1]) and torch.allclose(a[0], b[0], atol=1e-6)
+    far = evaluate_grid_near_surface(lambda x: torch.full((len(x),), 5.0), 64, torch.device("cpu"), 65_536)
+    assert extract_surface(far) is None and torch.all(far == 5.0)
