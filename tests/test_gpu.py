@@ -124,7 +124,7 @@ def test_signed_distance_on_gpu_equals_cpu():
 
 def test_reconstruction_and_metrics_on_gpu_equal_cpu():
     from core.metrics import surface_metrics
-    from core.reconstruct import evaluate_grid, extract_surface
+    from core.reconstruct import evaluate_grid, evaluate_grid_near_surface, extract_surface
 
     def sphere(p: torch.Tensor) -> torch.Tensor:
         return p.norm(dim=-1) - 0.5
@@ -135,4 +135,7 @@ def test_reconstruction_and_metrics_on_gpu_equal_cpu():
         verts, faces = extract_surface(vol)
         out[dev] = (len(faces), surface_metrics(verts, faces, verts, faces, 20_000))
     assert out["cuda"][0] == out["cpu"][0]
+    full = evaluate_grid(sphere, 128, CUDA, 65_536)
+    near = evaluate_grid_near_surface(sphere, 128, CUDA, 65_536)
+    assert torch.equal(near.sign(), full.sign())
     assert out["cuda"][1]["chamfer_l1"] == pytest.approx(out["cpu"][1]["chamfer_l1"], rel=0.1)
