@@ -57,7 +57,6 @@ class FlatAdam:
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
         moments = {"exp_avg": torch.zeros_like(self.flat), "exp_avg_sq": torch.zeros_like(self.flat)}
         self.state = {"flat": {**moments, "step": torch.zeros((), device=dev)}}
-        self.param_groups = [{"params": self.params, "lr": lr}]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -105,7 +104,6 @@ class GraphStep:
 
     def __init__(self, opt: FlatAdam, loss_of: LossOf, running: torch.Tensor, shape: tuple[int, ...]) -> None:
         self.opt, self.loss_of, self.running = opt, loss_of, running
-        self.params = [p for g in opt.param_groups for p in g["params"]]
         self.idx = torch.zeros(shape, dtype=torch.long, device=running.device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager = EagerStep(opt, loss_of, running)
@@ -125,28 +123,12 @@ class GraphStep:
         self.opt.step()
         self.running += value.detach()
 
-    @torch.no_grad()
-    def _save(self) -> list[torch.Tensor]:
-        state = [p.detach().clone() for p in self.params]
-        state += [t.clone() for s in self.opt.state.values() for t in s.values() if torch.is_tensor(t)]
-        return state
-
-    @torch.no_grad()
-    def _restore(self, saved: list[torch.Tensor]) -> None:
-        now = [p.detach() for p in self.params]
-        now += [t for s in self.opt.state.values() for t in s.values() if torch.is_tensor(t)]
-        fresh = len(saved) == len(self.params)  # the optimiser had taken no step before the warm-up
-        for k, t in enumerate(now):
-            if k < len(saved):
-                t.copy_(saved[k])
-            elif fresh:
-                t.zero_()  # Adam's moments and step count as before its first step
-            else:
-                raise RuntimeError("optimiser state changed shape during the CUDA graph warm-up")
+    def _buffers(self) -> list[torch.Tensor]:
+        """Everything a step changes: the flat parameters (the weights are views of it) and Adam's state."""
+        return [self.opt.flat, *self.opt.state["flat"].values()]
 
     def capture(self, warmup: int = 3) -> None:
-        saved = self._save()
-        running = self.running.clone()
+        saved = [t.clone() for t in (*self._buffers(), self.running)]
         side = torch.cuda.Stream(device=self.running.device)
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -154,8 +136,9 @@ class GraphStep:
                 self.opt.zero_grad(set_to_none=True)
                 self._body()
         torch.cuda.current_stream().wait_stream(side)
-        self._restore(saved)
-        self.running.copy_(running)
+        with torch.no_grad():
+            for t, before in zip((*self._buffers(), self.running), saved, strict=True):
+                t.copy_(before)
         self.opt.zero_grad(set_to_none=True)  # backward inside the graph allocates its gradient buffers
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
