@@ -117,7 +117,8 @@ def test_bad_inputs_are_refused_with_a_message(window, tmp_path):
 
 
 def test_crash_is_reported_and_a_new_run_works(window, qtbot):
-    window.setup.editor.set_value("train.epochs", 40)  # long enough to be killed mid-run
+    # long enough to be killed mid-run: the first poll with training points comes 2 s after the start
+    window.setup.editor.set_value("train.epochs", 400)
     assert window.start()
     qtbot.waitUntil(lambda: len(window.plots.train[0]) >= 2, timeout=TIMEOUT_MS)
     window.client.kill()
