@@ -11,42 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from core.health_checks import unique_pairs
+from core import health_checks as hc
 from core.health_findings import GEOMETRY_CAP, findings
 from core.meshio import Part, face_areas
 
 
-def edge_table(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique undirected edges (E, 2), how many faces use each, and the directed-use imbalance."""
-    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    undirected = np.sort(directed, axis=1)
-    edges, inverse, counts = unique_pairs(undirected)
-    forward = (directed[:, 0] < directed[:, 1]).astype(np.int64) * 2 - 1
-    balance = np.bincount(inverse, weights=forward, minlength=len(edges))
-    return edges, counts, balance
+def basic_health(part: Part, topo: hc.Topology | None = None) -> dict[str, Any]:
+    """Faces, bodies, open/non-manifold edges, degenerate faces, watertight, winding, bounding box.
 
-
-def bodies(vertex_count: int, faces: np.ndarray) -> np.ndarray:
-    """Component label per face (faces connected through shared vertices)."""
-    rows = np.repeat(faces[:, 0], 2)
-    cols = faces[:, 1:].ravel()
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(vertex_count, vertex_count))
-    _, labels = connected_components(graph, directed=False)
-    return labels[faces[:, 0]]
-
-
-def basic_health(part: Part) -> dict[str, Any]:
-    """Faces, bodies, open/non-manifold edges, degenerate faces, watertight, winding, bounding box."""
+    ``topo`` is the faces' edge table when the caller has it already (:func:`report` shares one).
+    """
     verts, faces = part.vertices, part.faces
-    edges, counts, balance = edge_table(faces)
+    topo = hc.topology(faces) if topo is None else topo
+    counts = topo.counts
+    balance = np.bincount(topo.half_edge, weights=np.where(topo.forward, 1, -1), minlength=len(counts))
     areas = face_areas(verts, faces)
     diag = part.bbox_diagonal
     degenerate = int((areas <= (diag**2) * 1e-12).sum())
-    labels = bodies(len(verts), faces)
-    body_sizes = np.bincount(labels)
+    body_sizes = np.bincount(hc.bodies(len(verts), faces))
     body_sizes = sorted((int(s) for s in body_sizes[body_sizes > 0]), reverse=True)
     open_edges = int((counts == 1).sum())
     nonmanifold = int((counts > 2).sum())
@@ -73,11 +56,12 @@ def basic_health(part: Part) -> dict[str, Any]:
 
 def report(part: Part, resolution: int = 256) -> dict[str, Any]:
     """The health report: basic counts, per-check counts ("checks") and the findings list."""
-    rep = basic_health(part)
+    topo = hc.topology(part.faces)
+    rep = basic_health(part, topo)
     rep["resolution"] = int(resolution)
     rep["grid_cell"] = part.length_to_original(2.0 / max(2, int(resolution) - 1))
     rep["scale"] = part.scale
-    found = findings(part, rep, resolution)
+    found = findings(part, rep, resolution, topo)
     rep["checks"] = {f["kind"]: f["count"] for f in found if f["kind"] != "scale"}
     rep["findings"] = found
     rep["geometry_cap"] = GEOMETRY_CAP

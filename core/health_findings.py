@@ -63,12 +63,13 @@ def _verb(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
 
-def findings(part: Part, rep: dict[str, Any], resolution: int) -> list[dict[str, Any]]:
-    """Every finding with a non-zero count, then the scale note; ``rep`` is :func:`basic_health` output."""
+def findings(part: Part, rep: dict[str, Any], resolution: int, topo: hc.Topology | None = None) -> list[dict[str, Any]]:
+    """Every finding with a non-zero count, then the scale note; ``rep`` is :func:`basic_health` output
+    and ``topo`` the faces' edge table when the caller has it already."""
     verts, faces = part.vertices, part.faces
     cell = float(rep["grid_cell"])
     res = int(resolution)
-    topo = hc.topology(faces)
+    topo = hc.topology(faces) if topo is None else topo
     out: list[dict[str, Any]] = []
     labels = hc.bodies(len(verts), faces)
     face_open = (topo.counts[topo.half_edge] == 1).reshape(-1, 3).any(1)
