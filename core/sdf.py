@@ -110,18 +110,14 @@ class MeshSDF:
         pts = points.to(self.device, torch.float32).contiguous()
         total = pts.shape[0]
         out = torch.empty(total, device=self.device, dtype=torch.float32)
-        if self.device.type == "cuda":
-            chunk = chunk or 4_000_000
-            for start in range(0, total, chunk):
-                self._launch(pts[start : start + chunk], out[start : start + chunk], signed)
-                self._progress(min(start + chunk, total), total)
-            return out
-        workers = max(1, min(os.cpu_count() or 1, 32))
-        chunk = chunk or max(16_384, min(200_000, math.ceil(total / workers)))
+        cuda = self.device.type == "cuda"
+        workers = 1 if cuda else max(1, min(os.cpu_count() or 1, 32))
+        chunk = chunk or (4_000_000 if cuda else max(16_384, min(200_000, math.ceil(total / workers))))
         starts = range(0, total, chunk)
-        if len(starts) <= 1:
-            self._launch(pts, out, signed)
-            self._progress(total, total)
+        if workers == 1 or len(starts) <= 1:
+            for s in starts:
+                self._launch(pts[s : s + chunk], out[s : s + chunk], signed)
+                self._progress(min(s + chunk, total), total)
             return out
         with ThreadPoolExecutor(min(workers, len(starts))) as pool:
             jobs = [pool.submit(self._launch, pts[s : s + chunk], out[s : s + chunk], signed) for s in starts]
@@ -130,7 +126,7 @@ class MeshSDF:
                 self._progress(min(s + chunk, total), total)
         return out
 
-    def _launch(self, p: torch.Tensor, o: torch.Tensor, signed: bool = True) -> None:
+    def _launch(self, p: torch.Tensor, o: torch.Tensor, signed: bool) -> None:
         wp = _warp()
         wp.launch(
             _kernel,
