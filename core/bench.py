@@ -33,7 +33,7 @@ from core.sampling import draw_training_set, uniform_points
 from core.sdf import MeshSDF
 from core.sdf_job import SDFJob
 from core.timing import TRAIN_PHASES, PhaseTimer
-from core.train_step import EagerStep, GraphStep, graph_supported, make_adam, set_precision
+from core.train_step import EagerStep, captured_step, make_adam, set_precision
 
 DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"
 
@@ -78,7 +78,6 @@ def train_step_fn(x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch
     CUDA (unless the preset turns graphs off), eager on the CPU; batches walk a fixed permutation."""
     set_precision(dev, cfg.train.precision)
     model = build_model(cfg.model).to(dev)
-    graph = cfg.train.cuda_graph and graph_supported(dev)
     opt = make_adam(model.parameters(), 1e-3)
     b, n = cfg.train.batch_size, x.shape[0]
     bf16 = cfg.train.precision == "bf16"
@@ -91,7 +90,8 @@ def train_step_fn(x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch
 
     perm = torch.randperm(n, device=dev)
     batches = max(n // b, 1)
-    step = GraphStep(opt, loss_of, running, (min(b, n),)) if graph else EagerStep(opt, loss_of, running)
+    graph = captured_step(opt, loss_of, running, (b,), cfg.train.cuda_graph, n, PhaseTimer(dev))
+    step = graph or EagerStep(opt, loss_of, running)
     k = 0
 
     def run() -> None:

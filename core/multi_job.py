@@ -23,7 +23,7 @@ from core import events as ev
 from core.model import SDFNet
 from core.sdf_job import SDFJob
 from core.timing import PhaseTimer, epoch_breakdown, top_level
-from core.train_step import GraphStep, graph_supported, make_adam
+from core.train_step import captured_step, make_adam
 
 
 class BatchedMLP(nn.Module):
@@ -81,7 +81,6 @@ def train_together(jobs: list[SDFJob]) -> None:
         lo = torch.stack([j.clamp_range[0] for j in jobs])[:, None]
         hi = torch.stack([j.clamp_range[1] for j in jobs])[:, None]
         net = BatchedMLP([j.model for j in jobs]).to(dev)
-        use_graph = cfg.train.cuda_graph and graph_supported(dev) and n >= b
         opt = make_adam(net.parameters(), cfg.train.learning_rate)
     steps_per_epoch = math.ceil(n / b)
     running = torch.zeros(P, device=dev)
@@ -107,10 +106,7 @@ def train_together(jobs: list[SDFJob]) -> None:
             opt.step()
         running.add_(per_part.detach())
 
-    graph = GraphStep(opt, loss_of, running, (P, b)) if use_graph else None
-    if graph is not None:
-        with timer.phase("init"):
-            graph.capture()
+    graph = captured_step(opt, loss_of, running, (P, b), cfg.train.cuda_graph, n, timer)
     for j in jobs:
         j.total_steps = steps_per_epoch * cfg.train.epochs
         j._t_train = time.perf_counter()

@@ -29,7 +29,7 @@ from core.sampling import draw_training_set, validation_sets
 from core.scalers import make_scaler
 from core.sdf import MeshSDF
 from core.timing import epoch_breakdown, top_level
-from core.train_step import GraphStep, graph_supported, make_adam, set_precision
+from core.train_step import captured_step, make_adam, set_precision
 
 
 class SDFJob(JobBase):
@@ -64,7 +64,6 @@ class SDFJob(JobBase):
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
         with timer.phase("init"):  # network and optimiser (on CUDA, the step's graph is captured in train)
             self.model = build_model(cfg.model).to(dev)
-            self.graph = cfg.train.cuda_graph and graph_supported(dev)
             self.opt = make_adam(self.model.parameters(), cfg.train.learning_rate)
             c = cfg.train.clamp
             self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
@@ -161,10 +160,7 @@ class SDFJob(JobBase):
         self.total_steps = steps_per_epoch * cfg.train.epochs
         running = torch.zeros((), device=dev)
         count = 0
-        graph = GraphStep(self.opt, self._loss_of, running, (b,)) if self.graph and n >= b else None
-        if graph is not None:
-            with self.timer.phase("init"):
-                graph.capture()
+        graph = captured_step(self.opt, self._loss_of, running, (b,), cfg.train.cuda_graph, n, self.timer)
         self._t_train = time.perf_counter()
         for epoch in range(1, cfg.train.epochs + 1):
             epoch_start = self.timer.snapshot()

@@ -18,12 +18,33 @@ from collections.abc import Callable
 
 import torch
 
+from core.timing import PhaseTimer
+
 #: loss_of(indices) -> (the scalar to differentiate, the value(s) to add to the running loss)
 LossOf = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def graph_supported(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_available()
+
+
+def captured_step(
+    opt: FlatAdam,
+    loss_of: LossOf,
+    running: torch.Tensor,
+    shape: tuple[int, ...],
+    enabled: bool,
+    points: int,
+    timer: PhaseTimer,
+) -> GraphStep | None:
+    """The training step captured now (timed as "init") when graphs are ``enabled``, the device is CUDA and
+    the ``points`` fill at least one batch (the last entry of ``shape``); else None: train eagerly."""
+    if not (enabled and graph_supported(running.device) and points >= shape[-1]):
+        return None
+    step = GraphStep(opt, loss_of, running, shape)
+    with timer.phase("init"):
+        step.capture()
+    return step
 
 
 def set_precision(device: torch.device, precision: str) -> None:
