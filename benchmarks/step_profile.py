@@ -16,14 +16,29 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import config as C  # noqa: E402
-from core.model import build_model  # noqa: E402
+from core.config import DAM_WIDTHS  # noqa: E402
+from core.model import SDFNet, build_model  # noqa: E402
+from core.packed_mlp import PackedMLP  # noqa: E402
 from core.train_step import GraphStep, make_adam, set_precision  # noqa: E402
 
 
-def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400) -> float:
+def _seed_net() -> torch.nn.Module:
+    return build_model(C.preset("high").model)
+
+
+VARIANTS = {  # network storage for the same DAM function (the padded one is a timing proxy only)
+    "dam": _seed_net,
+    "dam widths padded to 8": lambda: SDFNet([-(-w // 8) * 8 for w in DAM_WIDTHS[:10]]),
+    "packed, align 8": lambda: PackedMLP(_seed_net(), 8),
+    "packed, align 16": lambda: PackedMLP(_seed_net(), 16),
+    "packed, align 32": lambda: PackedMLP(_seed_net(), 32),
+}
+
+
+def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400, variant: str = "dam") -> float:
     dev = torch.device("cuda")
     set_precision(dev, precision)
-    model = build_model(C.preset("high").model).to(dev)
+    model = VARIANTS[variant]().to(dev)
     opt = make_adam(model.parameters(), 1e-3)
     x = torch.rand(n, 3, device=dev) * 2 - 1
     y = x.norm(dim=1) - 0.5
@@ -56,7 +71,7 @@ def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400) -
         step.graph.replay()
     e.record()
     e.synchronize()
-    print(f"{precision:5s} batch {batch:5d}: step {statistics.median(times):.3f} ms "
+    print(f"{variant:24s} {precision:5s} batch {batch:5d}: step {statistics.median(times):.3f} ms "
           f"({batch / statistics.median(times) / 1e3:.2f} M samples/s), "
           f"graph alone {s.elapsed_time(e) / reps:.3f} ms")  # fmt: skip
     return statistics.median(times)
@@ -98,10 +113,10 @@ def batched_ms(parts: int, batch: int, precision: str = "tf32", n: int = 200_000
     return ms
 
 
-def kernels(precision: str, batch: int = 1024) -> None:
+def kernels(precision: str, batch: int = 1024, variant: str = "dam") -> None:
     dev = torch.device("cuda")
     set_precision(dev, precision)
-    model = build_model(C.preset("high").model).to(dev)
+    model = VARIANTS[variant]().to(dev)
     opt = make_adam(model.parameters(), 1e-3)
     x = torch.rand(batch, 3, device=dev)
     y = x.norm(dim=1)
@@ -119,12 +134,20 @@ def kernels(precision: str, batch: int = 1024) -> None:
         steps(10)
     evs = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     total = sum(e.device_time for e in evs) / 10
-    print(f"\n{precision}, batch {batch}: {len(evs) / 10:.0f} kernels a step, {total:.1f} us of kernel time a step")
+    print(f"\n{variant}, {precision}, batch {batch}: {len(evs) / 10:.0f} kernels a step, "
+          f"{total:.1f} us of kernel time a step")  # fmt: skip
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=70))
 
 
 if __name__ == "__main__":
     print(torch.cuda.get_device_name(), torch.__version__)
+    if sys.argv[1:] == ["variants"]:
+        for v in VARIANTS:
+            for prec in ("tf32", "fp32"):
+                replay_ms(prec, 1024, variant=v)
+            replay_ms("tf32", 2048, variant=v)
+        kernels("tf32", variant="packed, align 8")
+        sys.exit(0)
     for prec in ("tf32", "fp32", "bf16"):
         replay_ms(prec, 1024)
     for b in (2048, 4096, 16384):
