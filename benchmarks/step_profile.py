@@ -29,9 +29,9 @@ def _seed_net() -> torch.nn.Module:
 VARIANTS = {  # network storage for the same DAM function (the padded one is a timing proxy only)
     "dam": _seed_net,
     "dam widths padded to 8": lambda: SDFNet([-(-w // 8) * 8 for w in DAM_WIDTHS[:10]]),
-    "packed, align 8": lambda: PackedMLP(_seed_net(), 8),
-    "packed, align 16": lambda: PackedMLP(_seed_net(), 16),
-    "packed, align 32": lambda: PackedMLP(_seed_net(), 32),
+    "packed, align 8": lambda: PackedMLP([_seed_net()], align=8),
+    "packed, align 16": lambda: PackedMLP([_seed_net()], align=16),
+    "packed, align 32": lambda: PackedMLP([_seed_net()], align=32),
 }
 
 
@@ -79,11 +79,9 @@ def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400, v
 
 def batched_ms(parts: int, batch: int, precision: str = "tf32", n: int = 200_000, reps: int = 200) -> float:
     """The captured step of ``parts`` networks trained together (core.multi_job), batch points each."""
-    from core.multi_job import BatchedMLP
-
     dev = torch.device("cuda")
     set_precision(dev, precision)
-    net = BatchedMLP([build_model(C.preset("high").model) for _ in range(parts)]).to(dev)
+    net = PackedMLP([_seed_net() for _ in range(parts)], batched=True).to(dev)
     opt = make_adam(net.parameters(), 1e-3)
     x = torch.rand(parts, n, 3, device=dev) * 2 - 1
     y = x.norm(dim=-1) - 0.5

@@ -28,6 +28,7 @@ from core.job import JobError, Reporter, resolve_device
 from core.machine import cpu_description
 from core.meshio import PartError, load_part
 from core.model import build_model
+from core.packed_mlp import PackedMLP
 from core.reconstruct import evaluate_grid, extract_surface
 from core.sampling import draw_training_set, uniform_points
 from core.sdf import MeshSDF
@@ -77,7 +78,7 @@ def train_step_fn(x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch
     """One training step of the preset's network on (x, y), as the job runs it: a replayed CUDA graph on
     CUDA (unless the preset turns graphs off), eager on the CPU; batches walk a fixed permutation."""
     set_precision(dev, cfg.train.precision)
-    model = build_model(cfg.model).to(dev)
+    model = PackedMLP([build_model(cfg.model)]).to(dev)
     opt = make_adam(model.parameters(), 1e-3)
     b, n = cfg.train.batch_size, x.shape[0]
     bf16 = cfg.train.precision == "bf16"

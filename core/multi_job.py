@@ -17,46 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
-from torch import nn
 
 from core import events as ev
-from core.model import SDFNet
+from core.packed_mlp import PackedMLP
 from core.sdf_job import SDFJob
 from core.timing import PhaseTimer, epoch_breakdown, top_level
 from core.train_step import captured_step, make_adam
-
-
-class BatchedMLP(nn.Module):
-    """P networks of the same widths as one module: x (P, B, 3) -> (P, B)."""
-
-    def __init__(self, nets: list[SDFNet]) -> None:
-        super().__init__()
-        layers = [[m for m in net.net if isinstance(m, nn.Linear)] for net in nets]
-        depth = len(layers[0])
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([ls[k].weight.detach().t() for ls in layers]).contiguous()) for k in range(depth)
-        )
-        self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in layers]).contiguous()) for k in range(depth)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, w)
-            if k < last:
-                h = torch.relu(h)
-        return h.squeeze(-1)
-
-    @torch.no_grad()
-    def copy_to(self, nets: list[SDFNet]) -> None:
-        """Write each part's slice of the batched weights back into its own network."""
-        for p, net in enumerate(nets):
-            linears = [m for m in net.net if isinstance(m, nn.Linear)]
-            for k, lin in enumerate(linears):
-                lin.weight.copy_(self.weights[k][p].t())
-                lin.bias.copy_(self.biases[k][p, 0])
 
 
 def _losses(kind: str, pred: torch.Tensor, target: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -80,7 +46,7 @@ def train_together(jobs: list[SDFJob]) -> None:
         Y = torch.stack([j.Y for j in jobs])
         lo = torch.stack([j.clamp_range[0] for j in jobs])[:, None]
         hi = torch.stack([j.clamp_range[1] for j in jobs])[:, None]
-        net = BatchedMLP([j.model for j in jobs]).to(dev)
+        net = PackedMLP([j.model for j in jobs], batched=True).to(dev)
         opt = make_adam(net.parameters(), cfg.train.learning_rate)
     steps_per_epoch = math.ceil(n / b)
     running = torch.zeros(P, device=dev)
@@ -136,7 +102,8 @@ def train_together(jobs: list[SDFJob]) -> None:
                 count = 0
                 for j, loss in zip(jobs, losses, strict=True):
                     j.report_training(epoch, loss, force=i == steps_per_epoch - 1)
-        net.copy_to([j.model for j in jobs])
+        for p, j in enumerate(jobs):
+            j.net.load_part(net, p)
         for j in jobs:
             j.epoch = epoch
             j.validate(epoch)

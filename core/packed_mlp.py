@@ -8,13 +8,15 @@ holds the same network differently:
   inert zero units, then a constant 1;
 * the bias is the weight column that meets the constant 1, so one multiply gives a layer's output with
   its bias, and one multiply gives the weight and bias gradients together;
-* the activations live in persistent buffers (one set per batch size) whose constant column is written
-  once, so no step spends a kernel on it.
+* in training the activations live in persistent buffers (one set per batch size) whose constant column
+  is written once, so no step spends a kernel on it. A forward pass with gradients must therefore be
+  followed by its backward before the next forward pass of the same batch size, as in a training step.
 
 The inert units have zero weights in and out and a zero bias: ReLU(0) = 0 and ReLU'(0) = 0, so their
 gradients are exactly zero and Adam leaves them at zero. ``PackedMLP(net)`` therefore computes
 ``net``'s function, and trains as ``net`` trains (to rounding): a test checks both against autograd.
-``copy_to`` writes the weights back into the SDFNet, which is what is saved.
+``copy_to`` writes the weights back into the SDFNet, which is what is saved. Several networks of the
+same widths can be held as one (``batched``): the parts of a folder run trained together.
 """
 
 from __future__ import annotations
@@ -30,65 +32,85 @@ def _round_up(n: int, align: int) -> int:
 
 
 class PackedMLP(nn.Module):
-    """x (N, 3) -> (N,), the function of the SDFNet it was built from."""
+    """The function of one SDFNet, x (N, 3) -> (N,); or, with ``batched``, of several SDFNets of the same
+    widths trained together, x (P, N, 3) -> (P, N): one batched multiply per layer across the parts."""
 
-    def __init__(self, net: SDFNet, align: int = 8) -> None:
+    def __init__(self, nets: list[SDFNet], batched: bool = False, align: int = 8) -> None:
         super().__init__()
-        linears = [m for m in net.net if isinstance(m, nn.Linear)]
-        self.widths = list(net.widths)
-        self.dims = [3, *self.widths]  # logical input width of each layer
-        self.cols = [_round_up(d + 1, align) for d in self.dims]  # stored input width (constant 1 last)
+        if not batched and len(nets) != 1:
+            raise ValueError("an unbatched PackedMLP holds one network")
+        self.batched = batched
+        self.widths = list(nets[0].widths)
+        self.cols = [_round_up(d + 1, align) for d in [3, *self.widths]]  # stored input width of each layer
         self.weights = nn.ParameterList()
-        for k, lin in enumerate(linears):
-            rows = self.cols[k + 1] - 1 if k + 1 < len(linears) else 1
-            w = torch.zeros(rows, self.cols[k], dtype=lin.weight.dtype, device=lin.weight.device)
-            w[: lin.out_features, : lin.in_features] = lin.weight.detach()
-            w[: lin.out_features, -1] = lin.bias.detach()
-            self.weights.append(nn.Parameter(w))
-        self._buffers_by_batch: dict[tuple[int, torch.device], list[torch.Tensor]] = {}
+        for k, layer in enumerate(zip(*(_linears(n) for n in nets), strict=True)):
+            rows = self.cols[k + 1] - 1 if k + 1 < len(self.cols) else 1
+            w = layer[0].weight.new_zeros(len(nets), rows, self.cols[k])
+            for p, lin in enumerate(layer):
+                w[p, : lin.out_features, : lin.in_features] = lin.weight.detach()
+                w[p, : lin.out_features, -1] = lin.bias.detach()
+            self.weights.append(nn.Parameter(w if batched else w[0].clone()))
+        self._by_batch: dict[tuple, list[torch.Tensor]] = {}
 
     @torch.no_grad()
-    def copy_to(self, net: SDFNet) -> None:
-        """Write the weights and biases back into ``net`` (the network this was built from)."""
-        linears = [m for m in net.net if isinstance(m, nn.Linear)]
-        for w, lin in zip(self.weights, linears, strict=True):
-            lin.weight.copy_(w[: lin.out_features, : lin.in_features])
-            lin.bias.copy_(w[: lin.out_features, -1])
+    def copy_to(self, nets: list[SDFNet]) -> None:
+        """Write the weights and biases back into ``nets`` (the networks this was built from)."""
+        for k, layer in enumerate(zip(*(_linears(n) for n in nets), strict=True)):
+            w = self.weights[k] if self.batched else self.weights[k][None]
+            for p, lin in enumerate(layer):
+                lin.weight.copy_(w[p, : lin.out_features, : lin.in_features])
+                lin.bias.copy_(w[p, : lin.out_features, -1])
 
-    def activations(self, n: int, like: torch.Tensor) -> list[torch.Tensor]:
-        """Persistent (n, cols) input buffers of every layer, zero but for the constant last column."""
-        key = (n, like.device)
-        bufs = self._buffers_by_batch.get(key)
-        if bufs is None or bufs[0].dtype != like.dtype:
-            if len(self._buffers_by_batch) >= 4:  # batch sizes come and go (validation, reconstruction chunks)
-                self._buffers_by_batch.clear()
-            bufs = [torch.zeros(n, c, dtype=like.dtype, device=like.device) for c in self.cols]
+    def activations(self, lead: tuple[int, ...], like: torch.Tensor) -> list[torch.Tensor]:
+        """Persistent (*lead, cols) input buffers of every layer, zero but for the constant last column."""
+        key = (lead, like.device, like.dtype)
+        bufs = self._by_batch.get(key)
+        if bufs is None:
+            if len(self._by_batch) >= 4:  # batch sizes come and go (validation, reconstruction chunks)
+                self._by_batch.clear()
+            bufs = [like.new_zeros(*lead, c) for c in self.cols]
             for b in bufs:
-                b[:, -1] = 1
-            self._buffers_by_batch[key] = bufs
+                b[..., -1] = 1
+            self._by_batch[key] = bufs
         return bufs
+
+    @torch.no_grad()
+    def load_part(self, group: PackedMLP, p: int) -> None:
+        """Take part ``p``'s weights from a batched PackedMLP of the same widths."""
+        for w, g in zip(self.weights, group.weights, strict=True):
+            w.copy_(g[p])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = list(self.weights)
-        if not torch.is_grad_enabled():
-            return _forward(x, ws, self.activations(x.shape[0], ws[0]))[-1].squeeze(-1)
-        return _PackedFn.apply(x, self, *ws).squeeze(-1)
+        if torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type):
+            return _PackedFn.apply(x, self, *ws).squeeze(-1)
+        # Evaluation (large chunks: no persistent buffers, each layer freed as the next is made) and bf16
+        # autocast (whose casts do not write into given buffers): plain operations on the same weights.
+        h = torch.nn.functional.pad(x, (0, self.cols[0] - x.shape[-1] - 1))
+        for w in ws[:-1]:
+            h = torch.nn.functional.pad(h, (0, 1), value=1.0)
+            h = torch.relu(h @ w.mT)
+        return (torch.nn.functional.pad(h, (0, 1), value=1.0) @ ws[-1].mT).squeeze(-1)
+
+
+def _linears(net: SDFNet) -> list[nn.Linear]:
+    return [m for m in net.net if isinstance(m, nn.Linear)]
 
 
 def _forward(x: torch.Tensor, ws: list[torch.Tensor], bufs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Fill the buffers layer by layer; return them and the output (N, 1)."""
-    bufs[0][:, : x.shape[1]].copy_(x)
+    """Fill the buffers layer by layer; return them and the output (..., N, 1)."""
+    bufs[0][..., : x.shape[-1]].copy_(x)
     for k, w in enumerate(ws[:-1]):
-        h = bufs[k + 1][:, :-1]
-        torch.mm(bufs[k], w.t(), out=h)
+        h = bufs[k + 1][..., :-1]
+        torch.matmul(bufs[k], w.mT, out=h)
         h.relu_()
-    return [*bufs, bufs[-1] @ ws[-1].t()]
+    return [*bufs, bufs[-1] @ ws[-1].mT]
 
 
 class _PackedFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, mlp: PackedMLP, *ws: torch.Tensor) -> torch.Tensor:
-        outs = _forward(x, list(ws), mlp.activations(x.shape[0], ws[0]))
+        outs = _forward(x, list(ws), mlp.activations(x.shape[:-1], ws[0]))
         ctx.save_for_backward(*outs[:-1], *ws)
         ctx.depth = len(ws)
         return outs[-1]
@@ -100,9 +122,9 @@ class _PackedFn(torch.autograd.Function):
         grads: list[torch.Tensor | None] = [None] * ctx.depth
         g = grad.contiguous()
         for k in range(ctx.depth - 1, -1, -1):
-            grads[k] = g.t() @ hs[k]  # weights and, in the last column, the bias
+            grads[k] = g.mT @ hs[k]  # weights and, in the last column, the bias
             if k:
                 # The gradient at layer k's input, through the ReLU; computed for the whole aligned row
                 # (the constant column's share is dropped by the view) so the next multiplies stay aligned.
-                g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)[:, :-1]
+                g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)[..., :-1]
         return (None, None, *grads)

@@ -23,6 +23,7 @@ from core.job import EMPTY_ADVICE_KEY, JobBase
 from core.meshio import write_mesh
 from core.metrics import surface_metrics, to_original_units
 from core.model import build_model
+from core.packed_mlp import PackedMLP
 from core.reconstruct import EMPTY_SURFACE_ADVICE, evaluate_grid, evaluate_grid_near_surface, extract_surface
 from core.runs import atomic_path, write_json_atomic
 from core.sampling import draw_training_set, validation_sets
@@ -63,8 +64,9 @@ class SDFJob(JobBase):
             self.scaler = make_scaler(cfg.train.scaler).fit(dist)
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
         with timer.phase("init"):  # network and optimiser (on CUDA, the step's graph is captured in train)
-            self.model = build_model(cfg.model).to(dev)
-            self.opt = make_adam(self.model.parameters(), cfg.train.learning_rate)
+            self.model = build_model(cfg.model).to(dev)  # what model.pt holds
+            self.net = PackedMLP([self.model]).to(dev)  # the same function, in the storage that trains fast
+            self.opt = make_adam(self.net.parameters(), cfg.train.learning_rate)
             c = cfg.train.clamp
             self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
             self._grid_truth: torch.Tensor | None = None
@@ -128,7 +130,7 @@ class SDFJob(JobBase):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled signed distance (normalised units) of points x, no grad."""
         with torch.no_grad(), self.autocast():
-            return self.scaler.inverse(self.model(x).float())
+            return self.scaler.inverse(self.net(x).float())
 
     def autocast(self):
         on = self.cfg.train.precision == "bf16"
@@ -139,7 +141,7 @@ class SDFJob(JobBase):
         with t.phase("batch"):
             xb, yb = self.X[idx], self.Y[idx]
         with t.phase("forward"), self.autocast():
-            loss = self.loss_fn(self.model(xb).float(), yb)
+            loss = self.loss_fn(self.net(xb).float(), yb)
         with t.phase("backward"):
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -150,7 +152,7 @@ class SDFJob(JobBase):
     def _loss_of(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The graph step's body up to the loss (gather and forward)."""
         with self.autocast():
-            loss = self.loss_fn(self.model(self.X[idx]).float(), self.Y[idx])
+            loss = self.loss_fn(self.net(self.X[idx]).float(), self.Y[idx])
         return loss, loss
 
     def train(self) -> None:
@@ -245,6 +247,7 @@ class SDFJob(JobBase):
     def save_checkpoint(self) -> Path:
         with self.timer.phase("write"):
             path = self.run_dir / "model.pt"
+            self.net.copy_to([self.model])
             state = {
                 "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                 "widths": self.model.widths,

@@ -10,7 +10,8 @@ import torch
 from core import config as C
 from core.job import Reporter
 from core.model import SDFNet
-from core.multi_job import BatchedMLP, run_group
+from core.multi_job import run_group
+from core.packed_mlp import PackedMLP
 from core.sdf_job import SDFJob
 from tests.conftest import PARTS
 
@@ -27,7 +28,7 @@ def test_batched_forward_equals_each_network():
     torch.manual_seed(0)
     nets = [SDFNet([16, 8], "he_uniform") for _ in range(3)]
     x = torch.randn(3, 50, 3)
-    out = BatchedMLP(nets)(x)
+    out = PackedMLP(nets, batched=True)(x)
     for p, net in enumerate(nets):
         assert torch.allclose(out[p], net(x[p]), atol=1e-5)
 
