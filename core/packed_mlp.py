@@ -35,7 +35,7 @@ class PackedMLP(nn.Module):
     """The function of one SDFNet, x (N, 3) -> (N,); or, with ``batched``, of several SDFNets of the same
     widths trained together, x (P, N, 3) -> (P, N): one batched multiply per layer across the parts."""
 
-    def __init__(self, nets: list[SDFNet], batched: bool = False, align: int = 8) -> None:
+    def __init__(self, nets: list[SDFNet], batched: bool = False, align: int = 16) -> None:
         super().__init__()
         if not batched and len(nets) != 1:
             raise ValueError("an unbatched PackedMLP holds one network")
