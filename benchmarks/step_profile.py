@@ -26,6 +26,11 @@ def _seed_net() -> torch.nn.Module:
     return build_model(C.preset("high").model)
 
 
+def _one_stream(net: PackedMLP) -> PackedMLP:
+    net.overlap = False
+    return net
+
+
 JOB = "packed, align 16"  # what the jobs train
 VARIANTS = {  # storage of the same DAM function (the padded one is a timing proxy only)
     "dam": _seed_net,
@@ -33,6 +38,7 @@ VARIANTS = {  # storage of the same DAM function (the padded one is a timing pro
     "packed, align 8": lambda: PackedMLP([_seed_net()], align=8),
     "packed, align 16": lambda: PackedMLP([_seed_net()], align=16),
     "packed, align 32": lambda: PackedMLP([_seed_net()], align=32),
+    "packed, align 16, one stream": lambda: _one_stream(PackedMLP([_seed_net()], align=16)),
 }
 
 
@@ -78,11 +84,14 @@ def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400, v
     return statistics.median(times)
 
 
-def batched_ms(parts: int, batch: int, precision: str = "tf32", n: int = 200_000, reps: int = 200) -> float:
+def batched_ms(
+    parts: int, batch: int, precision: str = "tf32", n: int = 200_000, reps: int = 200, overlap: bool = True
+) -> float:
     """The captured step of ``parts`` networks trained together (core.multi_job), batch points each."""
     dev = torch.device("cuda")
     set_precision(dev, precision)
     net = PackedMLP([_seed_net() for _ in range(parts)], batched=True).to(dev)
+    net.overlap = overlap
     opt = make_adam(net.parameters(), 1e-3)
     x = torch.rand(parts, n, 3, device=dev) * 2 - 1
     y = x.norm(dim=-1) - 0.5
@@ -107,7 +116,7 @@ def batched_ms(parts: int, batch: int, precision: str = "tf32", n: int = 200_000
     e.record()
     e.synchronize()
     ms = s.elapsed_time(e) / reps
-    print(f"{precision:5s} {parts:2d} parts x batch {batch:5d}: step {ms:.3f} ms "
+    print(f"{precision:5s} {parts:2d} parts x batch {batch:5d}{'' if overlap else ', one stream'}: step {ms:.3f} ms "
           f"({parts * batch / ms / 1e3:.2f} M samples/s)")  # fmt: skip
     return ms
 
@@ -140,6 +149,13 @@ def kernels(precision: str, batch: int = 1024, variant: str = JOB) -> None:
 
 if __name__ == "__main__":
     print(torch.cuda.get_device_name(), torch.__version__)
+    if sys.argv[1:] == ["overlap"]:  # weight gradients on a side stream, or not
+        for v in (JOB, "packed, align 16, one stream"):
+            for b in (1024, 2048):
+                replay_ms("tf32", b, variant=v)
+        for overlap in (True, False):
+            batched_ms(8, 2048, overlap=overlap)
+        sys.exit(0)
     if sys.argv[1:] == ["variants"]:
         for v in VARIANTS:
             for prec in ("tf32", "fp32"):

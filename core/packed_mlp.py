@@ -8,6 +8,8 @@ holds the same network differently:
   inert zero units, then a constant 1;
 * the bias is the weight column that meets the constant 1, so one multiply gives a layer's output with
   its bias, and one multiply gives the weight and bias gradients together;
+* on CUDA the backward pass computes each layer's weight gradient on a second stream, beside the
+  input gradient that the layer below waits for;
 * in training the activations live in persistent buffers (one set per batch size) whose constant column
   is written once, so no step spends a kernel on it. A forward pass with gradients must therefore be
   followed by its backward before the next forward pass of the same batch size, as in a training step.
@@ -51,6 +53,17 @@ class PackedMLP(nn.Module):
                 w[p, : lin.out_features, -1] = lin.bias.detach()
             self.weights.append(nn.Parameter(w if batched else w[0].clone()))
         self._by_batch: dict[tuple, list[torch.Tensor]] = {}
+        self.overlap = True  # on CUDA, weight gradients on a side stream (see side_stream)
+        self._side: torch.cuda.Stream | None = None
+
+    def side_stream(self, device: torch.device) -> torch.cuda.Stream | None:
+        """The stream that computes weight gradients on CUDA, beside the input gradients that the next
+        layer down waits for: half of the backward multiplies leave the critical path (None on the CPU)."""
+        if device.type != "cuda" or not self.overlap:
+            return None
+        if self._side is None or self._side.device != device:
+            self._side = torch.cuda.Stream(device=device)
+        return self._side
 
     @torch.no_grad()
     def copy_to(self, nets: list[SDFNet]) -> None:
@@ -113,6 +126,7 @@ class _PackedFn(torch.autograd.Function):
         outs = _forward(x, list(ws), mlp.activations(x.shape[:-1], ws[0]))
         ctx.save_for_backward(*outs[:-1], *ws)
         ctx.depth = len(ws)
+        ctx.side = mlp.side_stream(x.device)
         return outs[-1]
 
     @staticmethod
@@ -121,10 +135,20 @@ class _PackedFn(torch.autograd.Function):
         hs, ws = saved[: ctx.depth], saved[ctx.depth :]
         grads: list[torch.Tensor | None] = [None] * ctx.depth
         g = grad.contiguous()
+        main, side = torch.cuda.current_stream() if ctx.side else None, ctx.side
         for k in range(ctx.depth - 1, -1, -1):
-            grads[k] = g.mT @ hs[k]  # weights and, in the last column, the bias
+            if side is None:
+                grads[k] = g.mT @ hs[k]  # weights and, in the last column, the bias
+            else:  # off the critical path: on the side stream, beside the next layer's input gradient
+                side.wait_stream(main)
+                with torch.cuda.stream(side):
+                    grads[k] = g.mT @ hs[k]
+                g.record_stream(side)  # g's memory is not reused while the side stream still reads it
+                grads[k].record_stream(main)
             if k:
                 # The gradient at layer k's input, through the ReLU; computed for the whole aligned row
                 # (the constant column's share is dropped by the view) so the next multiplies stay aligned.
                 g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)[..., :-1]
+        if side is not None:
+            main.wait_stream(side)
         return (None, None, *grads)

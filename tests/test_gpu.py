@@ -93,6 +93,26 @@ def test_graph_reads_resampled_points(tmp_path):
     assert again["train_loss"] != out["train_loss"]
 
 
+def test_packed_graph_with_side_stream_trains_as_one_stream_eager():
+    """The packed network's weight gradients on a second stream, captured in the graph, train exactly as
+    one stream, op by op."""
+    from core.packed_mlp import PackedMLP
+
+    torch.manual_seed(2)
+    X = torch.rand(5000, 3, device=CUDA) * 2 - 1
+    Y = X.norm(dim=1) - 0.5
+    perms = [torch.randperm(5000, device=CUDA) for _ in range(3)]
+    eager = PackedMLP([SDFNet([333, 442, 351, 53])]).to(CUDA)
+    graphed = copy.deepcopy(eager)
+    eager.overlap = False
+    loss_e = _train(eager, False, X, Y, 512, perms)
+    loss_g = _train(graphed, True, X, Y, 512, perms)
+    assert graphed._side is not None and eager._side is None
+    assert loss_g == pytest.approx(loss_e, rel=1e-4)
+    for a, b in zip(eager.parameters(), graphed.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
 def test_group_on_gpu_equals_alone(tmp_path):
     """On the GPU a batched multiply rounds differently from a plain one and training amplifies it, so a
     group's fits are compared with the parts alone over three seeds each: the group's mean Chamfer must
