@@ -104,7 +104,7 @@ def test_packed_graph_with_side_stream_trains_as_one_stream_eager():
     perms = [torch.randperm(5000, device=CUDA) for _ in range(3)]
     eager = PackedMLP([SDFNet([333, 442, 351, 53])]).to(CUDA)
     graphed = copy.deepcopy(eager)
-    eager.overlap = False
+    eager.overlap, graphed.overlap = False, True
     loss_e = _train(eager, False, X, Y, 512, perms)
     loss_g = _train(graphed, True, X, Y, 512, perms)
     assert graphed._side is not None and eager._side is None
