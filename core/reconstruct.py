@@ -82,11 +82,15 @@ def evaluate_grid_near_surface(
         return vol
     offsets = torch.arange(block, device=device)
     blocks_per_chunk = max(1, chunk // block**3)
+
+    def spread(b: torch.Tensor, axis: int) -> torch.Tensor:
+        """Block indices along one axis -> the grid indices of every point of those blocks."""
+        view = [-1, 1, 1, 1]
+        view[axis + 1] = block
+        return (b[:, None] * block + offsets).clamp_max(res - 1).view(view).expand(-1, block, block, block)
+
     for part in active.split(blocks_per_chunk):
-        bz, by, bx = part // (nb * nb), (part // nb) % nb, part % nb
-        iz = (bz[:, None] * block + offsets).clamp_max(res - 1)[:, :, None, None].expand(-1, block, block, block)
-        iy = (by[:, None] * block + offsets).clamp_max(res - 1)[:, None, :, None].expand(-1, block, block, block)
-        ix = (bx[:, None] * block + offsets).clamp_max(res - 1)[:, None, None, :].expand(-1, block, block, block)
+        iz, iy, ix = (spread(b, a) for a, b in enumerate((part // (nb * nb), (part // nb) % nb, part % nb)))
         pts = torch.stack([lin[ix], lin[iy], lin[iz]], dim=-1).reshape(-1, 3)
         vol[iz.reshape(-1), iy.reshape(-1), ix.reshape(-1)] = sdf_fn(pts).float().reshape(-1)
     return vol
