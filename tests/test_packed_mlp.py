@@ -10,6 +10,7 @@ import torch
 from core.model import SDFNet
 from core.packed_mlp import PackedMLP
 from core.train_step import make_adam
+from tests.test_train_step import lockstep
 
 WIDTHS = [33, 44, 35, 7]  # odd, like the DAM widths
 
@@ -51,13 +52,7 @@ def test_trains_as_the_network_and_writes_back():
     opts = [make_adam(ref.parameters(), 2e-3), make_adam(packed.parameters(), 2e-3)]
     x = torch.rand(2048, 3) * 2 - 1
     y = x.norm(dim=1) - 0.5
-    for step in range(40):
-        idx = torch.arange(step * 64, step * 64 + 256) % 2048
-        for model, opt in zip((ref, packed), opts, strict=True):
-            loss = (model(x[idx]) - y[idx]).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    lockstep((ref, packed), opts, x, y, steps=40, stride=64, size=256)
     for w, lin in zip(packed.weights, _linears(net), strict=True):
         assert not w[lin.out_features :].any() and not w[:, lin.in_features : -1].any()
     packed.copy_to([net])

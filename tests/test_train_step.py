@@ -10,6 +10,17 @@ from core.model import SDFNet
 from core.train_step import EagerStep, FlatAdam
 
 
+def lockstep(models, opts, x: torch.Tensor, y: torch.Tensor, steps: int, stride: int, size: int) -> None:
+    """Train each model with its optimiser on the same sliding batches of (x, y), step by step."""
+    for step in range(steps):
+        idx = torch.arange(step * stride, step * stride + size) % x.shape[0]
+        for model, opt in zip(models, opts, strict=True):
+            loss = (model(x[idx]) - y[idx]).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
 def test_flat_adam_follows_torch_adam():
     torch.manual_seed(0)
     x = torch.rand(512, 3) * 2 - 1
@@ -17,13 +28,7 @@ def test_flat_adam_follows_torch_adam():
     ref = SDFNet([32, 16])
     flat = copy.deepcopy(ref)
     opts = [torch.optim.Adam(ref.parameters(), lr=2e-3), FlatAdam(flat.parameters(), lr=2e-3)]
-    for step in range(30):
-        idx = torch.arange(step * 16, step * 16 + 64) % 512
-        for model, opt in zip((ref, flat), opts, strict=True):
-            loss = (model(x[idx]) - y[idx]).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    lockstep((ref, flat), opts, x, y, steps=30, stride=16, size=64)
     for a, b in zip(ref.parameters(), flat.parameters(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     assert flat.net[0].weight.data_ptr() == opts[1].flat.data_ptr()  # the parameters live in the buffer
