@@ -98,10 +98,11 @@ class PackedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = list(self.weights)
-        if torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type):
+        if torch.is_grad_enabled() and not (x.requires_grad or torch.is_autocast_enabled(x.device.type)):
             return _PackedFn.apply(x, self, *ws).squeeze(-1)
-        # Evaluation (large chunks: no persistent buffers, each layer freed as the next is made) and bf16
-        # autocast (whose casts do not write into given buffers): plain operations on the same weights.
+        # Evaluation (large chunks: no persistent buffers, each layer freed as the next is made), bf16
+        # autocast (whose casts do not write into given buffers) and gradients with respect to the points
+        # (which the hand-written backward does not give): plain operations on the same weights.
         h = torch.nn.functional.pad(x, (0, self.cols[0] - x.shape[-1] - 1))
         for w in ws[:-1]:
             h = torch.nn.functional.pad(h, (0, 1), value=1.0)

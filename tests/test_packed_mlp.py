@@ -82,3 +82,13 @@ def test_bf16_autocast_runs_the_plain_path():
         out.float().abs().mean().backward()
     torch.testing.assert_close(out.float(), net(x).detach(), rtol=0.05, atol=0.05)
     assert all(w.grad is not None for w in packed.weights)
+
+
+def test_gradient_with_respect_to_the_points():
+    torch.manual_seed(0)
+    net = SDFNet(WIDTHS).double()
+    packed = PackedMLP([net]).double()
+    x = torch.randn(50, 3, dtype=torch.double, requires_grad=True)
+    (g_packed,) = torch.autograd.grad(packed(x).sum(), x)
+    (g_net,) = torch.autograd.grad(net(x).sum(), x)
+    torch.testing.assert_close(g_packed, g_net, rtol=0, atol=1e-12)
