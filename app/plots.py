@@ -17,15 +17,17 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from core import events as ev
+from core.phases import PHASE_ORDER
 
-#: Report order of the phases (as core.timing.PHASE_ORDER, which the GUI cannot import: it needs torch).
-PHASES = ("load", "sample", "cache", "batch", "step", "forward", "backward", "optimizer", "validation",
-          "reconstruct", "metrics", "render", "write",
-          "groundtruth", "init", "project", "composite", "densify", "evaluate")  # fmt: skip
-_PALETTE = ("#8c8c8c", "#e6a23c", "#b07aa1", "#76b7b2", "#86bcb6", "#4e79a7", "#f28e2b", "#59a14f", "#edc948",
-            "#e15759", "#9c755f", "#ff9da7", "#bab0ac",
-            "#d37295", "#a0cbe8", "#8cd17d", "#2f6fb0", "#ffbe7d", "#b6992d")  # fmt: skip
-PHASE_COLOURS = dict(zip(PHASES, _PALETTE, strict=True))
+PHASES = PHASE_ORDER  # report order
+PHASE_COLOURS = {
+    "load": "#8c8c8c", "sample": "#e6a23c", "cache": "#b07aa1", "batch": "#76b7b2",
+    "step": "#86bcb6", "forward": "#4e79a7", "backward": "#f28e2b", "optimizer": "#59a14f",
+    "validation": "#edc948", "reconstruct": "#e15759", "metrics": "#9c755f", "render": "#ff9da7",
+    "write": "#bab0ac", "groundtruth": "#d37295", "init": "#a0cbe8", "project": "#8cd17d",
+    "composite": "#2f6fb0", "densify": "#ffbe7d", "evaluate": "#b6992d",
+}  # fmt: skip
+_PALETTE = tuple(PHASE_COLOURS.values())  # other phases get one of these
 OVERLAY_COLOURS = ("#c678dd", "#56b6c2", "#98c379", "#e5c07b")
 LIVE_WINDOW = 20  # live PhaseTimes records (about 10 s at 2 per second) in the rolling share
 

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from core.phases import TRAIN_PHASES
 from core.runs import atomic_path, write_json_atomic
 
 #: Seconds per phase group in the table: where a folder run's time goes (a group's training phases are
@@ -14,7 +15,7 @@ from core.runs import atomic_path, write_json_atomic
 PHASE_COLUMNS = {
     "load_s": ("load",),
     "sample_s": ("sample", "cache"),
-    "train_s": ("init", "batch", "step", "forward", "backward", "optimizer"),
+    "train_s": ("init", *TRAIN_PHASES),
     "validation_s": ("validation",),
     "reconstruct_s": ("reconstruct",),
     "metrics_s": ("metrics", "write"),

@@ -29,11 +29,12 @@ from core.machine import cpu_description
 from core.meshio import PartError, load_part
 from core.model import build_model
 from core.packed_mlp import PackedMLP
+from core.phases import TRAIN_PHASES
 from core.reconstruct import evaluate_grid, extract_surface
 from core.sampling import draw_training_set, uniform_points
 from core.sdf import MeshSDF
 from core.sdf_job import SDFJob
-from core.timing import TRAIN_PHASES, PhaseTimer
+from core.timing import PhaseTimer
 from core.train_step import EagerStep, captured_step, make_adam, set_precision
 
 DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"

@@ -17,8 +17,9 @@ import torch
 
 from core import events as ev
 from core.config import RunConfig, to_dict
+from core.phases import TRAIN_PHASES
 from core.runs import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
-from core.timing import TRAIN_PHASES, PhaseTimer, top_level
+from core.timing import PhaseTimer, top_level
 
 COMMAND_POLL_S = 0.02  # commands are looked at most 50 times a second (each look is a few syscalls)
 DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Artifact, ev.Finished, ev.Failed)

@@ -16,12 +16,7 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-#: Report order of the phases (others follow alphabetically).
-PHASE_ORDER = (
-    "load", "sample", "cache", "init", "batch", "step", "forward", "backward", "optimizer", "validation",
-    "reconstruct", "metrics", "render", "write",
-    "groundtruth", "project", "composite", "densify", "evaluate",  # the splat job's phases
-)  # fmt: skip
+from core.phases import PHASE_ORDER, TRAIN_PHASES
 
 
 class PhaseTimer:
@@ -81,10 +76,6 @@ class PhaseTimer:
         t = time.perf_counter()
         wall, self._mark_wall = t - self._mark_wall, t
         return {k: v for k, v in delta.items() if v > 0}, wall
-
-
-#: The phases of an optimiser step; their sum is the training time ("step": one CUDA graph replay).
-TRAIN_PHASES = ("batch", "step", "forward", "backward", "optimizer")
 
 
 def ordered(seconds: dict[str, float]) -> dict[str, float]:
