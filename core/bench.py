@@ -75,11 +75,12 @@ def gemm_flops(dev: torch.device, precision: str = "fp32") -> float:
     return 2 * n**3 / timed(dev, lambda: a @ b, repeat=10 if dev.type == "cuda" else 3)
 
 
-def train_step_fn(x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch.device) -> Callable[[], None]:
-    """One training step of the preset's network on (x, y), as the job runs it: a replayed CUDA graph on
+def train_step_fn(
+    model: PackedMLP, x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch.device
+) -> Callable[[], None]:
+    """One training step of the job's network on (x, y), as the job runs it: a replayed CUDA graph on
     CUDA (unless the preset turns graphs off), eager on the CPU; batches walk a fixed permutation."""
     set_precision(dev, cfg.train.precision)
-    model = PackedMLP([build_model(cfg.model)]).to(dev)
     opt = make_adam(model.parameters(), 1e-3)
     b, n = cfg.train.batch_size, x.shape[0]
     bf16 = cfg.train.precision == "bf16"
@@ -124,18 +125,17 @@ def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: in
         "unsigned_queries_per_s": n_pool / t_unsigned,
         "sampling_s": t_sampling,
     }
-    model = build_model(cfg.model)
+    plain = build_model(cfg.model)
+    model = PackedMLP([plain]).to(dev)  # what the job trains and evaluates
     x, y = drawn[0]
     b = cfg.train.batch_size
-    step = train_step_fn(x, y, cfg, dev)
+    step = train_step_fn(model, x, y, cfg, dev)
     for _ in range(5):
         step()
     t_step = timed(dev, step, repeat=steps)
-    flops = 3 * model.flops_per_sample() * b / t_step
+    flops = 3 * plain.flops_per_sample() * b / t_step
     out.update(train_samples_per_s=b / t_step, train_step_ms=1000 * t_step, train_flops=flops)
     res = cfg.recon.resolution
-
-    model = model.to(dev)
 
     def predict(p: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

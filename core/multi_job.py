@@ -52,19 +52,22 @@ def train_together(jobs: list[SDFJob]) -> None:
     running = torch.zeros(P, device=dev)
     count = 0
 
-    def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xb = torch.gather(X, 1, idx[..., None].expand(-1, -1, 3))
+    def gather(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.gather(X, 1, idx[..., None].expand(-1, -1, 3)), torch.gather(Y, 1, idx)
+
+    def batch_losses(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         with jobs[0].autocast():
-            per_part = _losses(cfg.train.loss, net(xb).float(), torch.gather(Y, 1, idx), lo, hi)
+            return _losses(cfg.train.loss, net(xb).float(), yb, lo, hi)
+
+    def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        per_part = batch_losses(*gather(idx))
         return per_part.sum(), per_part
 
     def eager_step(i: int) -> None:  # the CPU path, with its phases timed apart
         with timer.phase("batch"):
-            idx = perms[:, i * b : (i + 1) * b]
-            xb = torch.gather(X, 1, idx[..., None].expand(-1, -1, 3))
-            yb = torch.gather(Y, 1, idx)
-        with timer.phase("forward"), jobs[0].autocast():
-            per_part = _losses(cfg.train.loss, net(xb).float(), yb, lo, hi)
+            xb, yb = gather(perms[:, i * b : (i + 1) * b])
+        with timer.phase("forward"):
+            per_part = batch_losses(xb, yb)
         with timer.phase("backward"):
             opt.zero_grad(set_to_none=True)
             per_part.sum().backward()
@@ -104,7 +107,6 @@ def train_together(jobs: list[SDFJob]) -> None:
                     j.report_training(epoch, loss, force=i == steps_per_epoch - 1)
         for p, j in enumerate(jobs):
             j.net.load_part(net, p)
-        for j in jobs:
             j.epoch = epoch
             j.validate(epoch)
         seconds = {k: (v - mark.get(k, 0.0)) / P for k, v in timer.snapshot().items()}

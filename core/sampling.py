@@ -48,14 +48,6 @@ def importance_indices(distances: torch.Tensor, n: int, weight: float, generator
     return torch.searchsorted(cdf, u).clamp_max(distances.shape[0] - 1)
 
 
-def importance_draw(
-    pool: torch.Tensor, distances: torch.Tensor, n: int, weight: float, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw n of the pool's points with replacement, with probability proportional to exp(-W|s|)."""
-    idx = importance_indices(distances, n, weight, generator)
-    return pool[idx], distances[idx]
-
-
 def draw_training_set(
     sdf: MeshSDF,
     verts: torch.Tensor,
@@ -75,11 +67,7 @@ def draw_training_set(
         with timer.phase("sample.draw"):
             points = pool[importance_indices(unsigned, n, cfg.importance_weight, generator)]
         with timer.phase("sample.sign"):  # signed distances of the drawn points: the same |s|, with sign
-            progress, sdf.progress = sdf.progress, None
-            try:
-                return points, sdf(points)
-            finally:
-                sdf.progress = progress
+            return points, sdf(points, report=False)
     with timer.phase("sample.pool"):
         if cfg.method == "surface":
             pts, _ = surface_points(verts, faces, n, generator)

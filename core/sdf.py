@@ -96,8 +96,11 @@ class MeshSDF:
     #: Called with (points done, points in all) after each chunk, from the calling thread.
     progress: Callable[[int, int], None] | None = None
 
-    def __call__(self, points: torch.Tensor, chunk: int | None = None, signed: bool = True) -> torch.Tensor:
-        """Signed distances of (N, 3) points; calls ``self.progress(done, total)`` after each chunk.
+    def __call__(
+        self, points: torch.Tensor, chunk: int | None = None, signed: bool = True, report: bool = True
+    ) -> torch.Tensor:
+        """Signed distances of (N, 3) points; calls ``self.progress(done, total)`` after each chunk unless
+        ``report`` is False (a follow-up query whose progress the caller does not show).
 
         ``signed=False`` gives the distances without their sign (the same values, |d|), skipping the
         winding number: 2.6 times the throughput on a 116k-face part (CPU).
@@ -117,13 +120,13 @@ class MeshSDF:
         if workers == 1 or len(starts) <= 1:
             for s in starts:
                 self._launch(pts[s : s + chunk], out[s : s + chunk], signed)
-                self._progress(min(s + chunk, total), total)
+                self._progress(min(s + chunk, total), total, report)
             return out
         with ThreadPoolExecutor(min(workers, len(starts))) as pool:
             jobs = [pool.submit(self._launch, pts[s : s + chunk], out[s : s + chunk], signed) for s in starts]
             for s, job in zip(starts, jobs, strict=True):
                 job.result()
-                self._progress(min(s + chunk, total), total)
+                self._progress(min(s + chunk, total), total, report)
         return out
 
     def _launch(self, p: torch.Tensor, o: torch.Tensor, signed: bool) -> None:
@@ -136,6 +139,6 @@ class MeshSDF:
             device=self._wdev,
         )
 
-    def _progress(self, done: int, total: int) -> None:
-        if self.progress is not None:
+    def _progress(self, done: int, total: int, report: bool) -> None:
+        if report and self.progress is not None:
             self.progress(done, total)

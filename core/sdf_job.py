@@ -140,8 +140,8 @@ class SDFJob(JobBase):
         t = self.timer
         with t.phase("batch"):
             xb, yb = self.X[idx], self.Y[idx]
-        with t.phase("forward"), self.autocast():
-            loss = self.loss_fn(self.net(xb).float(), yb)
+        with t.phase("forward"):
+            loss = self._loss(xb, yb)
         with t.phase("backward"):
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -149,10 +149,14 @@ class SDFJob(JobBase):
             self.opt.step()
         return loss.detach()
 
+    def _loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """The forward pass and the loss of one batch (eager and captured steps alike)."""
+        with self.autocast():
+            return self.loss_fn(self.net(xb).float(), yb)
+
     def _loss_of(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The graph step's body up to the loss (gather and forward)."""
-        with self.autocast():
-            loss = self.loss_fn(self.net(self.X[idx]).float(), self.Y[idx])
+        loss = self._loss(self.X[idx], self.Y[idx])
         return loss, loss
 
     def train(self) -> None:
@@ -249,7 +253,7 @@ class SDFJob(JobBase):
             path = self.run_dir / "model.pt"
             self.net.copy_to([self.model])
             state = {
-                "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "model": self.model.state_dict(),
                 "widths": self.model.widths,
                 "init": self.cfg.model.init,
                 "scaler": self.scaler.state_dict(),

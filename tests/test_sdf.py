@@ -72,7 +72,7 @@ def test_unsigned_distance_is_the_magnitude_of_the_signed():
 def test_importance_sampling_signs_only_the_drawn_points_and_draws_the_same_set():
     """Unsigned pool, then signs for the drawn points: the same training set as signing the whole pool."""
     from core.config import SamplingConfig
-    from core.sampling import importance_draw, uniform_points
+    from core.sampling import importance_indices, uniform_points
 
     m = trimesh.creation.torus(0.6, 0.2)
     sdf = MeshSDF(m.vertices, m.faces)
@@ -81,6 +81,8 @@ def test_importance_sampling_signs_only_the_drawn_points_and_draws_the_same_set(
     points, dist = draw_training_set(sdf, verts, faces, cfg, torch.Generator().manual_seed(3), PhaseTimer())
     gen = torch.Generator().manual_seed(3)
     pool = uniform_points(40_000, torch.device("cpu"), gen)
-    ref_points, ref_dist = importance_draw(pool, sdf(pool), 4000, cfg.importance_weight, gen)
+    signed = sdf(pool)
+    idx = importance_indices(signed, 4000, cfg.importance_weight, gen)
+    ref_points, ref_dist = pool[idx], signed[idx]
     assert torch.equal(points, ref_points) and torch.equal(dist, ref_dist)
     assert (dist < 0).any() and (dist > 0).any()
