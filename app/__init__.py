@@ -1,5 +1,5 @@
 """The isoscope window (PySide6, pyqtgraph, pyvistaqt). Never imports torch."""
 
-from app.qt_compat import keep_none_alive
+from isoscope.app.qt_compat import keep_none_alive
 
 keep_none_alive()

@@ -1,6 +1,6 @@
 """The parameter editor: every field of a RunConfig as an editable row, its docstring as the tooltip.
 
-Rows come from ``core.config.iter_fields``; choices become combo boxes, booleans check boxes, ints spin
+Rows come from ``isoscope.core.config.iter_fields``; choices become combo boxes, booleans check boxes, ints spin
 boxes, floats and strings line edits. ``config()`` reads the rows back into a validated RunConfig and
 raises ConfigError with a one-line message when a value cannot be used.
 """
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import config as C
+from isoscope.core import config as C
 
 #: Fields the setup panel sets itself (preset picker, device picker).
 HIDDEN = ("preset", "device")
@@ -133,18 +133,6 @@ class ConfigEditor(QTreeWidget):
             C.set_path(cfg, path, self.value(path))
         C.validate(cfg)
         return cfg
-
-    def changed_paths(self) -> list[str]:
-        """Rows that differ from the base config."""
-        out = []
-        for path, _, value in C.iter_fields(self._base):
-            if path in self._editors:
-                try:
-                    if C.coerce(self.value(path), type(value), path) != value:
-                        out.append(path)
-                except C.ConfigError:
-                    out.append(path)
-        return out
 
 
 def _put(editor: Any, value: Any) -> None:

@@ -10,7 +10,6 @@ hundreds of parts keeps the window responsive.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +103,6 @@ class DatasetTable(QWidget):
         self.mark_outliers()
         self._caption()
         return row
-
-    def load_runs(self, folder: str | Path) -> int:
-        """Fill from a folder run: batch_summary.json if present, else every run's summary.json below it."""
-        folder = Path(folder)
-        self.clear()
-        found = sorted(folder.rglob("summary.json"))
-        for path in found:
-            try:
-                self.add_summary(json.loads(path.read_text()), path.parent)
-            except (OSError, ValueError):
-                continue
-        return len(self.rows)
 
     def outliers(self) -> list[int]:
         """Source rows that failed, found no surface, or fit far worse than the rest."""

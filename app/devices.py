@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from core.config import RunConfig
+from isoscope.core.config import RunConfig
 
 
 @dataclass

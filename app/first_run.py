@@ -14,8 +14,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-import resources
-from app.job_client import JobState
+from isoscope import resources
+from isoscope.app.job_client import JobState
 
 _STYLE = """
 #first_run { background: #1f2a38; border: 1px solid #34506f; border-radius: 6px; }

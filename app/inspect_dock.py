@@ -15,10 +15,10 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QTabWidget
 
-from app.dataset_table import DatasetTable
-from app.inspector import InspectorPanel
-from app.slice_view import FitErrorPanel, SlicePanel
-from core import events as ev
+from isoscope.app.dataset_table import DatasetTable
+from isoscope.app.inspector import InspectorPanel
+from isoscope.app.slice_view import FitErrorPanel, SlicePanel
+from isoscope.core import events as ev
 
 
 class InspectorDock(QDockWidget):

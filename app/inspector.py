@@ -1,6 +1,6 @@
 """The inspector: a part's mesh-health findings, highlighted in the viewport, and point probes on the fit.
 
-The findings come from :func:`core.health.report` (torch-free), computed in a background thread so the
+The findings come from :func:`isoscope.core.mesh.health.report` (torch-free), computed in a background thread so the
 window stays responsive; a run's ``health.json`` is used when it matches. Selecting a finding adds
 highlight actors to the viewport's plotter: open edges as red lines, non-manifold edges in orange,
 flagged faces (small or inside-out bodies, flipped or thin regions) as coloured patches, points as
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )  # fmt: skip
 
-from core import events as ev
+from isoscope.core import events as ev
 
 SEVERITY_COLOURS = {"error": "#e06c75", "warning": "#e5c07b", "info": "#8fb4d8"}
 EDGE_COLOURS = {"open_edges": "#ff3b30", "non_manifold_edges": "#ff9f0a"}
@@ -197,7 +197,7 @@ class InspectorPanel(QWidget):
                 render_lines_as_tubes=True,
             )  # fmt: skip
         if f.get("faces") and self.part is not None and kind in FACE_COLOURS:
-            from app.viewport import _polydata
+            from isoscope.app.viewport import _polydata
 
             faces = self.part.faces[np.asarray(f["faces"], dtype=np.int64)]
             self.highlight_actors["faces"] = vp.plotter.add_mesh(
@@ -303,8 +303,8 @@ class InspectorPanel(QWidget):
 
 
 def _load_and_report(path: str, resolution: int, run_dir: Path | None) -> tuple[Any, dict[str, Any]]:
-    from core.health import report
-    from core.meshio import load_part
+    from isoscope.core.mesh.health import report
+    from isoscope.core.mesh.part import load_part
 
     part = load_part(path)
     cached = run_dir / "health.json" if run_dir else None

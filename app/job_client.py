@@ -1,7 +1,7 @@
 """The window's handle on one worker process: start, command, stop, kill, and typed Qt signals.
 
 A :class:`JobClient` owns at most one live job process at a time, started fresh per job from
-``multiprocessing.get_context("spawn")`` with ``core.worker.worker_main`` as the target. A QTimer drains
+``multiprocessing.get_context("spawn")`` with ``isoscope.core.worker.worker_main`` as the target. A QTimer drains
 the event queue every ``poll_ms`` milliseconds in batches and re-emits each event as a typed signal, so
 nothing here ever blocks the event loop. Torch-free: the worker imports the engine, never this process.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core import events as ev
-from core.config import RunConfig, to_dict
+from isoscope.core import events as ev
+from isoscope.core.config import RunConfig, to_dict
 
 FAST_AFTER_SEND_S = 2.0
 
@@ -36,7 +36,6 @@ class JobState:
     CRASHED = "Crashed"
 
     ACTIVE = (STARTING, RUNNING, PAUSED, STOPPING)
-    ENDED = (IDLE, FINISHED, FAILED, CRASHED)
 
 
 _TYPED = {
@@ -60,7 +59,7 @@ class JobClient(QObject):
       - ``start(part, cfg, run_dir)``: spawn a worker for ``part`` (path) with ``cfg`` (RunConfig) writing
         into ``run_dir``; a worker still serving a previous job is told to stop and reaped in the
         background. State goes Starting, then Running at the first event.
-      - ``send(command)``: put a command (``core.events`` Pause, Resume, Stop, ReconstructNow,
+      - ``send(command)``: put a command (``isoscope.core.events`` Pause, Resume, Stop, ReconstructNow,
         ProfileSteps, SliceRequest, ProbeRequest) on the worker's queue; False if no worker is alive.
       - ``pause()`` / ``resume()``: Pause/Resume with the matching state change.
       - ``stop()``: cooperative Stop; if the worker has not ended after ``stop_grace_s`` it is
@@ -74,7 +73,7 @@ class JobClient(QObject):
     Signals: ``event(object)`` carries every event; typed ones: ``started``, ``progress``, ``metrics``,
     ``phase_times``, ``artifact``, ``log``, ``slice_result``, ``point_probe``, ``finished``, ``failed``
     (each with the event object); ``crashed(str message, str details)`` when the process ends without
-    Finished/Failed; ``state_changed(str)``; ``batch_done()`` after each drained batch; ``polled()`` after
+    Finished/Failed; ``state_changed(str)``; ``polled()`` after
     every poll of a live worker, with or without events (the window draws its frame there).
 
     ``set_poll_interval(ms)`` slows polling down (the window does while a job trains on the CPU); for
@@ -95,7 +94,6 @@ class JobClient(QObject):
     failed = Signal(object)
     crashed = Signal(str, str)
     state_changed = Signal(str)
-    batch_done = Signal()
     polled = Signal()
 
     def __init__(self, parent: QObject | None = None, poll_ms: int = 40, max_batch: int = 500) -> None:
@@ -133,7 +131,7 @@ class JobClient(QObject):
         return self._state in JobState.ACTIVE
 
     def start(self, part: str, cfg: RunConfig, run_dir: str | Path) -> None:
-        from core.worker import worker_main  # torch-free at import time
+        from isoscope.core.worker import worker_main  # torch-free at import time
 
         self._retire_current()
         self.run_dir = Path(run_dir)
@@ -253,8 +251,6 @@ class JobClient(QObject):
             batch += _drain(self._evt_q, 100_000)  # whatever the feeder flushed before the exit
         for event in batch:
             self._dispatch(event)
-        if batch:
-            self.batch_done.emit()
         self.polled.emit()
         if self._proc is None:
             return
@@ -319,7 +315,7 @@ def _drain(q: Any, limit: int) -> list[Any]:
             break
         except (EOFError, OSError, ValueError):
             break
-        if isinstance(item, list):  # a batch of frequent events (core.worker.BatchingSink)
+        if isinstance(item, list):  # a batch of frequent events (isoscope.core.worker.BatchingSink)
             out.extend(item)
         else:
             out.append(item)

@@ -13,13 +13,15 @@ once the reconstructed mesh is shown); the exit status is 0 for a finished run, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from core import __version__
-from core import config as C
-from core.cli import add_config_arguments, config_overrides
+from isoscope import __version__
+from isoscope.core import config as C
+from isoscope.core.cli import add_config_arguments, config_overrides
 
 T0 = time.perf_counter()
 
@@ -66,16 +68,60 @@ def save_screenshot(window: object, path: str) -> None:
         raise OSError(f"cannot write {path}")
 
 
+def display_problem() -> str | None:
+    """Why no window can open here (no X11 or Wayland display on Linux), or None."""
+    if sys.platform.startswith(("win", "darwin")):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith(("xcb", "wayland")):
+        return None  # offscreen, vnc, eglfs, ...: Qt draws without a display server
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display: the window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set); "
+            "run it under a virtual display (xvfb-run -a isoscope ...) or use the headless commands "
+            "(isoscope-train, isoscope-inspect)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = display_problem()
+    if problem:
+        print(f"isoscope: {problem}", file=sys.stderr)
+        return 2
     # The window never talks to CUDA; pyqtgraph would otherwise load cuda-python (about a second).
     sys.modules.setdefault("cuda.bindings", None)  # type: ignore[arg-type]
     from PySide6.QtCore import QTimer
+
+    app = make_application()
+    window, code = make_window(args)
+    if code is not None:
+        return code
+    window.show()
+    result = {"code": 0}
+
+    def end(code: int, message: str | None = None) -> None:
+        """Record the exit status (and say why); with --exit-when-done, close the window."""
+        if message:
+            print(f"isoscope: error: {message}", file=sys.stderr)
+        result["code"] = code
+        if args.exit_when_done:
+            window.close()
+            app.quit()
+
+    if args.exit_when_done:
+        sys.excepthook = lambda kind, exc, tb: internal_error(app, end, kind, exc, tb)
+    window.job_done.connect(lambda state: QTimer.singleShot(800, lambda: finish(window, args, state, end)))
+    QTimer.singleShot(0, lambda: kick_off(window, args, end))
+    app.exec()
+    return result["code"]
+
+
+def make_application() -> object:
+    """The QApplication with isoscope's name, palette and icon."""
     from PySide6.QtWidgets import QApplication
 
-    from app.first_run import app_icon, attach_first_run
-    from app.main_window import MainWindow
-    from app.settings import APPLICATION, ORGANISATION
+    from isoscope.app.first_run import app_icon
+    from isoscope.app.settings import APPLICATION, ORGANISATION
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
@@ -83,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     apply_dark_palette(app)
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("isoscope")  # matches packaging/isoscope.desktop.in (Wayland app id)
+    return app
+
+
+def make_window(args: argparse.Namespace) -> tuple[object, int | None]:
+    """The main window set up from the command line; an exit status instead when the flags are bad."""
+    from isoscope.app.first_run import attach_first_run
+    from isoscope.app.main_window import MainWindow
+
     window = MainWindow(runs_root=args.output_dir)
     if not args.part:
         attach_first_run(window)
@@ -92,67 +146,54 @@ def main(argv: list[str] | None = None) -> int:
         window.setup.editor.apply_overrides(config_overrides(args))
     except C.ConfigError as exc:
         print(f"isoscope: error: {exc}", file=sys.stderr)
-        return 2
+        return window, 2
     if args.device and not window.setup.set_device(args.device):
         window.show_message("error", f"device {args.device!r} is not available here; choose one in the Device list")
         if args.exit_when_done:
             print(f"isoscope: error: device {args.device!r} is not available", file=sys.stderr)
-            return 2
-    window.show()
-    result = {"code": 0}
+            return window, 2
+    return window, None
+
+
+def internal_error(app: object, end: Callable[[int, str | None], None], kind: type, exc: BaseException,
+                   tb: object) -> None:  # fmt: skip
+    """An exception in a Qt slot under --exit-when-done: print it and end with status 1."""
+    import traceback
+
+    traceback.print_exception(kind, exc, tb)  # type: ignore[arg-type]
+    end(1, "internal error in the window (details above)")
+    app.exit(1)  # type: ignore[attr-defined]
+
+
+def finish(window: object, args: argparse.Namespace, state: str, end: Callable[[int, str | None], None]) -> None:
+    """The run has ended: report the window's overhead, take the screenshot, set the exit status."""
+    code = 0
+    overhead = window.pacer.overhead  # type: ignore[attr-defined]
+    if overhead:
+        print(f"window CPU while training on the CPU: {100 * overhead['cpu_share']:.1f}% of one core "
+              f"({overhead['frames']:.0f} frames in {overhead['seconds']:.1f} s)", flush=True)  # fmt: skip
+    if args.screenshot:
+        try:
+            save_screenshot(window, args.screenshot)
+            print(f"screenshot: {args.screenshot}")
+        except OSError as exc:
+            print(f"isoscope: error: {exc}", file=sys.stderr)
+            code = 1
+    message = None
+    if state != "Finished":
+        message = f"the run ended as {state}: {window.banner.text()}"  # type: ignore[attr-defined]
+        code = 1
+    end(code, message)
+
+
+def kick_off(window: object, args: argparse.Namespace, end: Callable[[int, str | None], None]) -> None:
+    """Open what the command line names and start it if asked; a failure there ends with status 2."""
+    print(f"window shown in {time.perf_counter() - T0:.2f} s", flush=True)
+    opened = not args.part or _open(window, args.part)
+    if opened and (not args.start or window.start()):  # type: ignore[attr-defined]
+        return
     if args.exit_when_done:
-
-        def on_error(kind: type, exc: BaseException, tb: object) -> None:
-            import traceback
-
-            traceback.print_exception(kind, exc, tb)  # type: ignore[arg-type]
-            print("isoscope: error: internal error in the window (details above)", file=sys.stderr)
-            result["code"] = 1
-            app.exit(1)
-
-        sys.excepthook = on_error
-
-    def finish(state: str) -> None:
-        summary_ok = state == "Finished"
-        overhead = window.pacer.overhead
-        if overhead:
-            print(f"window CPU while training on the CPU: {100 * overhead['cpu_share']:.1f}% of one core "
-                  f"({overhead['frames']:.0f} frames in {overhead['seconds']:.1f} s)", flush=True)  # fmt: skip
-        if args.screenshot:
-            try:
-                save_screenshot(window, args.screenshot)
-                print(f"screenshot: {args.screenshot}")
-            except OSError as exc:
-                print(f"isoscope: error: {exc}", file=sys.stderr)
-                result["code"] = 1
-        if not summary_ok:
-            print(f"isoscope: error: the run ended as {state}: {window.banner.text()}", file=sys.stderr)
-            result["code"] = 1
-        if args.exit_when_done:
-            window.close()
-            app.quit()
-
-    window.job_done.connect(lambda state: QTimer.singleShot(800, lambda: finish(state)))
-
-    def kick_off() -> None:
-        print(f"window shown in {time.perf_counter() - T0:.2f} s", flush=True)
-        if args.part and not _open(window, args.part):
-            if args.exit_when_done:
-                print(f"isoscope: error: {window.banner.text()}", file=sys.stderr)
-                result["code"] = 2
-                window.close()
-                app.quit()
-            return
-        if args.start and not window.start():
-            if args.exit_when_done:
-                print(f"isoscope: error: {window.banner.text()}", file=sys.stderr)
-                result["code"] = 2
-                window.close()
-                app.quit()
-
-    QTimer.singleShot(0, kick_off)
-    app.exec()
-    return result["code"]
+        end(2, window.banner.text())  # type: ignore[attr-defined]
 
 
 def _open(window: object, path: str) -> bool:

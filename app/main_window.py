@@ -22,20 +22,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )  # fmt: skip
 
-from app.devices import memory_problem
-from app.inspect_dock import install_inspector
-from app.job_client import JobClient, JobState
-from app.pacing import FramePacer
-from app.panes import Banner, LogPane, ProfileTable
-from app.plots import PlotsPanel, format_eta
-from app.run_views import RunViewsMixin
-from app.runs_panel import RunsPanel
-from app.settings import Settings
-from app.setup_panel import SetupPanel
-from app.splat_panel import SplatPanel
-from core import events as ev
-from core.config import ConfigError
-from core.runs import RunFollower, default_root, new_run_dir
+from isoscope.app.devices import memory_problem
+from isoscope.app.inspect_dock import install_inspector
+from isoscope.app.job_client import JobClient, JobState
+from isoscope.app.pacing import FramePacer
+from isoscope.app.panes import Banner, LogPane, ProfileTable
+from isoscope.app.plots import PlotsPanel, format_eta
+from isoscope.app.run_views import RunViewsMixin
+from isoscope.app.runs_panel import RunsPanel
+from isoscope.app.settings import Settings
+from isoscope.app.setup_panel import SetupPanel
+from isoscope.app.splat_panel import SplatPanel
+from isoscope.core import events as ev
+from isoscope.core.config import ConfigError
+from isoscope.core.runs.follow import RunFollower
+from isoscope.core.runs.rundir import default_root, new_run_dir
 
 
 class MainWindow(RunViewsMixin, QMainWindow):
@@ -157,7 +158,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
     def ensure_viewport(self) -> Any:
         """Build the 3D viewport (deferred after the window shows: pyvista takes a moment to import)."""
         if self.viewport is None:
-            from app.viewport import Viewport
+            from isoscope.app.viewport import Viewport
 
             self.viewport = Viewport()  # built apart, then placed: see viewport.own_native_window
             self.viewport_holder.layout().addWidget(self.viewport)

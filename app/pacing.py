@@ -27,8 +27,8 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtGui import QAction, QActionGroup
 
-from app.devices import ResourceSampler
-from app.job_client import JobState
+from isoscope.app.devices import ResourceSampler
+from isoscope.app.job_client import JobState
 
 LIVE_FRAME_MS = 50
 SETTLE_MS = 30  # after a frame's changes, let pyqtgraph's deferred layout and scene updates run first

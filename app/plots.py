@@ -16,8 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from core import events as ev
-from core.phases import PHASE_ORDER
+from isoscope.core import events as ev
+from isoscope.core.phases import PHASE_ORDER
 
 PHASES = PHASE_ORDER  # report order
 PHASE_COLOURS = {
@@ -206,7 +206,7 @@ class PlotsPanel(QWidget):
     # ------------------------------------------------------------------ drawing
     def refresh(self) -> None:
         """Push pending data into the plots: the window's frame clock calls it after each poll of the worker
-        (``app.pacing``); call it directly after a replay."""
+        (``isoscope.app.pacing``); call it directly after a replay."""
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()

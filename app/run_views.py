@@ -1,6 +1,6 @@
 """Past runs in the main window: open one (replayed through the live handlers), overlay, follow, drop.
 
-A mixin of :class:`app.main_window.MainWindow`; it uses the window's plots, viewport, setup panel and
+A mixin of :class:`isoscope.app.main_window.MainWindow`; it uses the window's plots, viewport, setup panel and
 ``handle_event``, so a reopened run looks exactly as it did live.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import events as ev
-from core.runs import RunFollower, read_run
+from isoscope.core import events as ev
+from isoscope.core.runs.follow import RunFollower, read_run
 
 
 class RunViewsMixin:

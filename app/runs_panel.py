@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import events as ev
-from core.runs import list_runs, read_run
+from isoscope.core import events as ev
+from isoscope.core.runs.follow import list_runs, read_run
 
 
 def export_metrics_csv(run_dir: str | os.PathLike, out: str | os.PathLike) -> int:

@@ -1,6 +1,6 @@
 """The setup panel: which part (file, recent, folder batch), which preset, which device, every parameter.
 
-Parts are checked with ``core.meshio.load_part`` (torch-free) as soon as they are chosen, so a bad file is
+Parts are checked with ``isoscope.core.mesh.part.load_part`` (torch-free) as soon as they are chosen, so a bad file is
 refused at once with a one-line message instead of failing in the worker.
 """
 
@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config_editor import ConfigEditor
-from app.devices import Device, detect_devices
-from core import config as C
-from core.meshio import PartError, load_part
+from isoscope.app.config_editor import ConfigEditor
+from isoscope.app.devices import Device, detect_devices
+from isoscope.core import config as C
+from isoscope.core.mesh.part import PartError, load_part
 
 SMALL_PRESETS = ("tiny", "smoke", "dataset-smoke", "splat-smoke")
 

@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget
 
-from core import events as ev
+from isoscope.core import events as ev
 
 AXES = ("x", "y", "z")
 
@@ -192,7 +192,7 @@ class FitErrorPanel(QWidget):
         """Recompute both distance sets from the viewport's part and fit; False when either is missing."""
         from scipy.spatial import cKDTree
 
-        from app.viewport import surface_sample
+        from isoscope.app.viewport import surface_sample
 
         vp = self._viewport()
         if vp.truth is None or vp.fit is None or not vp.fit.n_points:

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from core import events as ev
+from isoscope.core import events as ev
 
 CELL_PX = 128
 MAX_ELLIPSOIDS = 6000

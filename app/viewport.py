@@ -19,7 +19,7 @@ from pyvistaqt import QtInteractor
 from vtkmodules.vtkCommonDataModel import vtkPlane
 from vtkmodules.vtkIOPLY import vtkPLYReader
 
-from core.meshio import face_areas, read_stl
+from isoscope.core.mesh.part import face_areas, read_stl
 
 MODES = {"Ground truth": "truth", "Fit": "fit", "Both": "both"}
 SURFACE_SAMPLES = 200_000
@@ -144,7 +144,7 @@ class Viewport(QWidget):
         self.render()
 
     def set_part(self, path: str | Path) -> None:
-        """Show an STL part as the ground truth (raises core.meshio.PartError for a bad file)."""
+        """Show an STL part as the ground truth (raises isoscope.core.mesh.part.PartError for a bad file)."""
         verts, faces = read_stl(path)
         self.clear()
         self.truth = _polydata(verts, faces)

@@ -36,10 +36,17 @@ print(pathlib.Path(spec.origin).parent if spec and spec.origin else "")
 PY
 )
 fi
+# A checkout that is not installed: the isoscope package is assembled from its folders by links.
+if ! "$PY" -c "import isoscope.core" 2>/dev/null; then
+  site=$(mktemp -d)
+  mkdir "$site/isoscope" && ln -s "$PWD/isoscope/__init__.py" "$site/isoscope/__init__.py"
+  for d in core app resources; do ln -s "$PWD/$d" "$site/isoscope/$d"; done
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 mkdir -p "$OUT"
 machine() {
   { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"
-    "$PY" -c "from core.machine import cpu_description; print(cpu_description())"; } | sed 's/^/# machine: /'
+    "$PY" -c "from isoscope.core.machine import cpu_description; print(cpu_description())"; } | sed 's/^/# machine: /'
 }
 run() {  # run NAME CMD...: output to $OUT/NAME.txt and the terminal, wall time at the end
   local name=$1; shift
@@ -48,8 +55,8 @@ run() {  # run NAME CMD...: output to $OUT/NAME.txt and the terminal, wall time 
   "$@" 2>&1 | tee -a "$OUT/$name.txt"
   echo "# exit ${PIPESTATUS[0]}, wall $((SECONDS - t0)) s" | tee -a "$OUT/$name.txt"
 }
-bench() { "$PY" -c "import sys; from core.bench import entry; sys.exit(entry())" "$@"; }
-train() { "$PY" -c "import sys; from core.cli import train_entry; sys.exit(train_entry())" "$@"; }
+bench() { "$PY" -c "import sys; from isoscope.core.bench import entry; sys.exit(entry())" "$@"; }
+train() { "$PY" -c "import sys; from isoscope.core.cli import train_entry; sys.exit(train_entry())" "$@"; }
 if want tests; then
   run tests "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 fi
@@ -82,7 +89,7 @@ if want dataset; then
     find "$OUT/dataset_run" -maxdepth 2 -name batch_summary.csv -exec cat {} + >> "$OUT/dataset.txt"
     "$PY" - "$OUT/dataset_run/batch_summary.csv" <<'PY' | tee -a "$OUT/dataset.txt"
 import csv, sys
-from core.batch import PHASE_COLUMNS
+from isoscope.core.runs.table import PHASE_COLUMNS
 rows = list(csv.DictReader(open(sys.argv[1])))
 done = sum(r["status"] == "done" for r in rows)
 sums = {c: sum(float(r[c] or 0) for r in rows) for c in PHASE_COLUMNS}

@@ -1,6 +1,6 @@
 """Where a training step's GPU time goes: replay times of the captured step in each precision and batch,
 and the kernels of one eager step (torch.profiler), for the DAM network of the seed presets. Also the
-captured step of groups of parts trained together (core.multi_job).
+captured step of groups of parts trained together (isoscope.core.sdf.group).
 
     python benchmarks/step_profile.py            # on a CUDA machine; prints tables
 """
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import statistics
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core import config as C  # noqa: E402
-from core.config import DAM_WIDTHS  # noqa: E402
-from core.model import SDFNet, build_model  # noqa: E402
-from core.packed_mlp import PackedMLP  # noqa: E402
-from core.train_step import GraphStep, make_adam, set_precision  # noqa: E402
+from isoscope.core import config as C
+from isoscope.core.config import DAM_WIDTHS
+from isoscope.core.sdf.network import SDFNet, build_model
+from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.step import GraphStep, make_adam, set_precision
 
 
 def _seed_net() -> torch.nn.Module:
@@ -87,7 +84,7 @@ def replay_ms(precision: str, batch: int, n: int = 1_000_000, reps: int = 400, v
 def batched_ms(
     parts: int, batch: int, precision: str = "tf32", n: int = 200_000, reps: int = 200, overlap: bool = True
 ) -> float:
-    """The captured step of ``parts`` networks trained together (core.multi_job), batch points each."""
+    """The captured step of ``parts`` networks trained together (isoscope.core.sdf.group), batch points each."""
     dev = torch.device("cuda")
     set_precision(dev, precision)
     net = PackedMLP([_seed_net() for _ in range(parts)], batched=True).to(dev)

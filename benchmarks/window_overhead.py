@@ -39,8 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.machine import cpu_description  # noqa: E402
+from isoscope.core import events as ev
+from isoscope.core.machine import cpu_description
+from isoscope.core.runs.follow import RunFollower
 
 BIN = Path(sys.executable).parent
 
@@ -122,6 +123,40 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+class Freezer:
+    """Freezes (SIGSTOP) and thaws the window process every ``block`` epochs, counting CPU while it runs."""
+
+    def __init__(self, gui: int, xserver: list[int], block: int) -> None:
+        self.gui, self.xserver, self.block = gui, xserver, block
+        self.blocks: list[list[float]] = [[]]
+        self.total, self.frozen = 0, False
+        self.used = {"window": 0.0, "X server": 0.0, "wall": 0.0}
+        self.mark = self.now()  # (wall, window CPU, X server CPU) when the window was last thawed
+
+    def now(self) -> tuple[float, float, float]:
+        return time.monotonic(), cpu_seconds([self.gui]), cpu_seconds(self.xserver)
+
+    def epoch_ended(self, wall_s: float) -> None:
+        self.blocks[-1].append(wall_s)
+        done = sum(map(len, self.blocks))
+        if len(self.blocks[-1]) == self.block and done < self.total:
+            self.frozen = not self.frozen
+            now = self.now()
+            if self.frozen:  # a running stretch ends: count what the window and X used in it
+                for key, i in (("wall", 0), ("window", 1), ("X server", 2)):
+                    self.used[key] += now[i] - self.mark[i]
+            os.kill(self.gui, signal.SIGSTOP if self.frozen else signal.SIGCONT)
+            self.mark = now
+            self.blocks.append([])
+        elif done >= self.total:
+            self.thaw()
+
+    def thaw(self) -> None:
+        if self.frozen:
+            os.kill(self.gui, signal.SIGCONT)
+            self.frozen = False
+
+
 def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], list[float], dict[str, float]]:
     """One window run whose window process is frozen (SIGSTOP) and thawed every ``block`` epochs.
 
@@ -133,52 +168,33 @@ def frozen_blocks(cmd: list[str], out: Path, block: int) -> tuple[list[float], l
     log = out.with_suffix(".log")
     with open(log, "w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
-    blocks: list[list[float]] = [[]]
-    gui, metrics, offset, total, frozen = None, None, 0, 0, False
-    xserver: list[int] = []
-    used = {"window": 0.0, "X server": 0.0, "wall": 0.0}
-    mark = (0.0, 0.0, 0.0)  # (wall, window CPU, X server CPU) when the window was last thawed
+    freezer: Freezer | None = None
+    follower: RunFollower | None = None
     try:
         while proc.poll() is None:
             time.sleep(0.01)
-            if gui is None and (gui := window_pid(kids := descendants(proc.pid))) is not None:
-                xserver = named(kids, "Xvfb")
-                mark = (time.monotonic(), cpu_seconds([gui]), cpu_seconds(xserver))
-            metrics = metrics or next(iter(out.rglob("metrics.jsonl")), None)
-            if gui is None or metrics is None:
+            if freezer is None and (gui := window_pid(kids := descendants(proc.pid))) is not None:
+                freezer = Freezer(gui, named(kids, "Xvfb"), block)
+            if follower is None and (metrics := next(iter(out.rglob("metrics.jsonl")), None)) is not None:
+                follower = RunFollower(metrics.parent)
+            if freezer is None or follower is None:
                 continue
-            with open(metrics, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-            data = data[: data.rfind(b"\n") + 1]
-            offset += len(data)
-            for line in data.decode().splitlines():
-                event = json.loads(line)
-                kind = event.get("event")
-                if kind == "Started":
-                    total = int(event["config"]["train"]["epochs"])
-                elif kind == "PhaseTimes" and event.get("scope") == "epoch":
-                    blocks[-1].append(float(event["wall_s"]))
-                    if len(blocks[-1]) == block and sum(map(len, blocks)) < total:
-                        frozen = not frozen
-                        now = (time.monotonic(), cpu_seconds([gui]), cpu_seconds(xserver))
-                        if frozen:  # a running stretch ends: count what the window and X used in it
-                            for key, i in (("wall", 0), ("window", 1), ("X server", 2)):
-                                used[key] += now[i] - mark[i]
-                        os.kill(gui, signal.SIGSTOP if frozen else signal.SIGCONT)
-                        mark = now
-                        blocks.append([])
-                    elif sum(map(len, blocks)) >= total and frozen:
-                        os.kill(gui, signal.SIGCONT)
-                        frozen = False
+            for event in follower.poll():
+                if isinstance(event, ev.Started):
+                    freezer.total = int(event.config["train"]["epochs"])
+                elif isinstance(event, ev.PhaseTimes) and event.scope == "epoch":
+                    freezer.epoch_ended(float(event.wall_s))
     finally:
-        if gui is not None and proc.poll() is None:
-            os.kill(gui, signal.SIGCONT)
+        if freezer is not None and proc.poll() is None:
+            os.kill(freezer.gui, signal.SIGCONT)
         proc.wait()
     text = log.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
-    means = [statistics.fmean(b) for b in blocks if len(b) == block]
+    if freezer is None:
+        raise RuntimeError(f"{' '.join(cmd)}: no window process was found")
+    means = [statistics.fmean(b) for b in freezer.blocks if len(b) == block]
+    used = freezer.used
     shares = {key: used[key] / used["wall"] for key in ("window", "X server")} if used["wall"] else {}
     return means[0::2], means[1::2], shares
 

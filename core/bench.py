@@ -23,19 +23,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import config as C
-from core.job import JobError, Reporter, resolve_device
-from core.machine import cpu_description
-from core.meshio import PartError, load_part
-from core.model import build_model
-from core.packed_mlp import PackedMLP
-from core.phases import TRAIN_PHASES
-from core.reconstruct import evaluate_grid, extract_surface
-from core.sampling import draw_training_set, uniform_points
-from core.sdf import MeshSDF
-from core.sdf_job import SDFJob
-from core.timing import PhaseTimer
-from core.train_step import EagerStep, captured_step, make_adam, set_precision
+from isoscope.core import config as C
+from isoscope.core.job import JobError, Reporter, resolve_device
+from isoscope.core.machine import cpu_description
+from isoscope.core.mesh.part import PartError, load_part
+from isoscope.core.phases import TRAIN_PHASES
+from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.sdf.job import SDFJob
+from isoscope.core.sdf.network import build_model
+from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.reconstruct import evaluate_grid, extract_surface
+from isoscope.core.sdf.sampling import draw_training_set, uniform_points
+from isoscope.core.sdf.step import EagerStep, captured_step, make_adam, set_precision
+from isoscope.core.timing import PhaseTimer
 
 DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"
 
@@ -271,11 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         res["seed_style"] = seed_style(Path(args.part), cfg, dev)
     print(report(res))
     if args.json:
-        from core.runs import write_json_atomic
+        from isoscope.core.runs.rundir import write_json_atomic
 
         write_json_atomic(args.json, res)
     return 0
 
 
 def entry() -> None:
-    sys.exit(main())
+    from isoscope.core.cli import run_command
+
+    run_command(main)

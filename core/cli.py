@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import __version__
-from core import config as C
-from core.meshio import PartError
+from isoscope import __version__
+from isoscope.core import config as C
+from isoscope.core.mesh.part import PartError
 
 EXIT_BAD_INPUT = 2
 
@@ -78,7 +80,7 @@ def find_parts(folder: Path) -> list[Path]:
 
 def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
     """--outputDir itself when it is new or empty; else a fresh subfolder, so nothing is overwritten."""
-    from core.runs import default_root, new_run_dir
+    from isoscope.core.runs.rundir import default_root, new_run_dir
 
     if output is not None and (not output.exists() or (output.is_dir() and not any(output.iterdir()))):
         output.mkdir(parents=True, exist_ok=True)
@@ -90,9 +92,9 @@ def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
 
 def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool, loaded: Any = None) -> dict[str, Any]:
     """Run one job in this process with the terminal as its sink; return its summary."""
-    from core.console import TerminalSink
-    from core.job import Reporter
-    from core.worker import failure_event, make_job, write_failed_summary
+    from isoscope.core.console import TerminalSink
+    from isoscope.core.failure import failure_event, write_failed_summary
+    from isoscope.core.job import Reporter, make_job
 
     sink = TerminalSink(quiet=quiet)
     reporter = Reporter(run_dir, sink)
@@ -121,7 +123,7 @@ def train_main(argv: list[str] | None = None) -> int:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
         output = Path(args.output_dir) if args.output_dir else None
-        from core.job import JobError, resolve_device
+        from isoscope.core.job import JobError, resolve_device
 
         try:
             resolve_device(cfg.device)
@@ -129,7 +131,7 @@ def train_main(argv: list[str] | None = None) -> int:
             raise UsageError(str(exc)) from None
         if path.is_dir():
             return run_folder(path, cfg, output, args.quiet)
-        from core.meshio import load_part
+        from isoscope.core.mesh.part import load_part
 
         part = load_part(path)
         run_dir = choose_run_dir(output, path, cfg.job)
@@ -146,7 +148,7 @@ def train_main(argv: list[str] | None = None) -> int:
 
 
 def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool) -> int:
-    from core.batch import BatchTable
+    from isoscope.core.runs.table import BatchTable
 
     parts = find_parts(folder)
     if not parts:
@@ -171,10 +173,10 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool)
 
 
 def run_together(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path]) -> list[dict[str, Any]]:
-    """Fit several parts in one batched network (core.multi_job); a failing group falls back to one by one."""
-    from core.job import Reporter
-    from core.multi_job import run_group
-    from core.sdf_job import SDFJob
+    """Fit several parts in one batched network (isoscope.core.sdf.group); a failing group falls back to one by one."""
+    from isoscope.core.job import Reporter
+    from isoscope.core.sdf.group import run_group
+    from isoscope.core.sdf.job import SDFJob
 
     reporters = [Reporter(d, lambda event: None) for d in run_dirs]
     try:
@@ -199,8 +201,8 @@ def inspect_main(argv: list[str] | None = None) -> int:
     p.add_argument("--resolution", type=int, default=256, help="reconstruction grid for the thin-feature check")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = p.parse_args(argv)
-    from core.health import report
-    from core.meshio import load_part
+    from isoscope.core.mesh.health import report
+    from isoscope.core.mesh.part import load_part
 
     try:
         part = load_part(args.path)
@@ -210,15 +212,27 @@ def inspect_main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
-        from core.health import report_text
+        from isoscope.core.mesh.health import report_text
 
         print(report_text(rep))
     return 0
 
 
+def run_command(main: Callable[[], int]) -> None:
+    """Exit with ``main()``'s status; output piped into a reader that has gone (``| head``) ends quietly."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit: point it at /dev/null so that flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
+
+
 def train_entry() -> None:
-    sys.exit(train_main())
+    run_command(train_main)
 
 
 def inspect_entry() -> None:
-    sys.exit(inspect_main())
+    run_command(inspect_main)

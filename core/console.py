@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from core import events as ev
+from isoscope.core import events as ev
 
 
 def _clock(seconds: float) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from core import events as ev
-from core.config import RunConfig, to_dict
-from core.phases import TRAIN_PHASES
-from core.runs import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
-from core.timing import PhaseTimer, top_level
+from isoscope.core import events as ev
+from isoscope.core.config import RunConfig, to_dict
+from isoscope.core.phases import TRAIN_PHASES
+from isoscope.core.runs.rundir import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
+from isoscope.core.timing import PhaseTimer, top_level
 
 COMMAND_POLL_S = 0.02  # commands are looked at most 50 times a second (each look is a few syscalls)
 DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Artifact, ev.Finished, ev.Failed)
@@ -167,7 +167,7 @@ class JobBase:
 
     def on_request(self, cmd: Any) -> None:
         """Job-specific commands (reconstruct now, slices, probes)."""
-        from core.inspect_ops import serve_request
+        from isoscope.core.sdf.inspect import serve_request
 
         serve_request(self, cmd)
 
@@ -190,7 +190,7 @@ class JobBase:
             self._finish_profile()
 
     def _finish_profile(self) -> None:
-        from core.profiling import write_profile
+        from isoscope.core.profiling import write_profile
 
         prof, self._profiler = self._profiler, None
         self.timer.profiling = False
@@ -207,7 +207,7 @@ class JobBase:
 
     def begin(self) -> None:
         """Write config.json, announce Started, load the part (unless given)."""
-        from core.meshio import load_part
+        from isoscope.core.mesh.part import load_part
 
         cfg_doc = {**to_dict(self.cfg), "part": self.part_path, "created": time.time()}
         write_json_atomic(self.run_dir / CONFIG, cfg_doc)
@@ -255,3 +255,14 @@ class JobBase:
         self.emit(ev.PhaseTimes("total", self.epoch, top_level(seconds), wall))
         self.emit(ev.Finished(status, summary))
         return summary
+
+
+def make_job(part: str, cfg: RunConfig, run_dir: Path, reporter: Reporter) -> JobBase:
+    """The job object for cfg.job ("sdf" or "splat")."""
+    if cfg.job == "splat":
+        from isoscope.core.splat.job import SplatJob
+
+        return SplatJob(part, cfg, run_dir, reporter)
+    from isoscope.core.sdf.job import SDFJob
+
+    return SDFJob(part, cfg, run_dir, reporter)

@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from core.phases import PHASE_ORDER, TRAIN_PHASES
+from isoscope.core.phases import PHASE_ORDER, TRAIN_PHASES
 
 
 class PhaseTimer:

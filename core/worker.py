@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import queue
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-from core import events as ev
+from isoscope.core import events as ev
 
-IDLE_EXIT_S = 600.0
 CPU_BATCH_S = 0.25  # on the CPU, frequent events travel in batches at most this old (see BatchingSink)
 
 
@@ -28,43 +26,6 @@ def drain(q: Any) -> list[Any]:
             return out
         except (EOFError, OSError):
             return out
-
-
-def make_job(part: str, cfg: Any, run_dir: Path, reporter: Any) -> Any:
-    """The job object for cfg.job ("sdf" or "splat")."""
-    if cfg.job == "splat":
-        from core.splat.job import SplatJob
-
-        return SplatJob(part, cfg, run_dir, reporter)
-    from core.sdf_job import SDFJob
-
-    return SDFJob(part, cfg, run_dir, reporter)
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is meant for the user as it is (bad part, bad config, bad device)."""
-    from core.config import ConfigError
-    from core.job import JobError
-    from core.meshio import PartError
-
-    return (PartError, ConfigError, JobError)
-
-
-def failure_event(exc: BaseException) -> ev.Failed:
-    if isinstance(exc, user_errors()):
-        return ev.Failed(str(exc), "")
-    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
-        return ev.Failed("the device ran out of memory: choose a smaller preset, batch or point count",
-                         traceback.format_exc())  # fmt: skip
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return ev.Failed(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, traceback.format_exc())
-
-
-def write_failed_summary(run_dir: Path, part: str, failed: ev.Failed) -> None:
-    from core.runs import SUMMARY, write_json_atomic
-
-    if not (run_dir / SUMMARY).exists():
-        write_json_atomic(run_dir / SUMMARY, {"status": "failed", "part": part, "error": failed.message})
 
 
 class BatchingSink:
@@ -113,8 +74,9 @@ class BatchingSink:
 
 def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any, serve: bool = True) -> None:
     """Run the job; afterwards answer slice/probe/reconstruct requests until Stop or the parent leaves."""
-    from core.config import from_dict
-    from core.job import Reporter
+    from isoscope.core.config import from_dict
+    from isoscope.core.failure import failure_event, write_failed_summary
+    from isoscope.core.job import Reporter, make_job
 
     parent = os.getppid()
     path = Path(run_dir)

@@ -147,8 +147,8 @@ else
   "${PIP[@]}" install -q --upgrade pip
   "${PIP[@]}" install -q "$TARGET"
 fi
-VERSION=$("$VENV/bin/python" -c 'import core; print(core.__version__)')
-mapfile -t ICON_FILES < <("$VENV/bin/python" -c 'import resources; print("\n".join(map(str, resources.icon_files())))')
+VERSION=$("$VENV/bin/python" -c 'import isoscope; print(isoscope.__version__)')
+mapfile -t ICON_FILES < <("$VENV/bin/python" -c 'from isoscope import resources; print("\n".join(map(str, resources.icon_files())))')
 [ ${#ICON_FILES[@]} -gt 0 ] || die "the installed package has no icons"
 ENV_READY=1
 rm -rf "$VENV.old"
@@ -171,13 +171,13 @@ cat > "$BIN/isoscope" <<EOF
 VENV='$VENV'
 case "\${1:-}" in
   --open-runs-folder)
-    root=\$("\$VENV/bin/python" -c 'from core.runs import default_root; print(default_root())')
+    root=\$("\$VENV/bin/python" -c 'from isoscope.core.runs.rundir import default_root; print(default_root())')
     mkdir -p "\$root"
     if command -v xdg-open >/dev/null 2>&1; then exec xdg-open "\$root"; fi
     echo "runs folder: \$root"; exit 0 ;;
   --open-last-run)
     shift
-    run=\$("\$VENV/bin/python" -c 'from core.runs import default_root, list_runs; r = list_runs(default_root()); print(r[0].path if r else "")')
+    run=\$("\$VENV/bin/python" -c 'from isoscope.core.runs.rundir import default_root; from isoscope.core.runs.follow import list_runs; r = list_runs(default_root()); print(r[0].path if r else "")')
     if [ -n "\$run" ]; then exec "\$VENV/bin/isoscope" "\$run" "\$@"; fi ;;
 esac
 exec "\$VENV/bin/isoscope" "\$@"

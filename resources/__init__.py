@@ -21,11 +21,6 @@ SAMPLE_NOTES = {
 }
 
 
-def resources_dir() -> Path:
-    """The folder holding the packaged resources."""
-    return HERE
-
-
 def sample_parts() -> list[Path]:
     """The sample STL parts, simplest first (known ones in SAMPLE_NOTES order, then any others by name)."""
     found = {p.stem: p for p in (HERE / "parts").glob("*.stl") if p.is_file()}
@@ -36,11 +31,6 @@ def sample_parts() -> list[Path]:
 def sample_note(part: str | Path) -> str:
     """A short description of a sample part ('' for a part that is not one of the samples)."""
     return SAMPLE_NOTES.get(Path(part).stem, "")
-
-
-def gallery_parts() -> list[Path]:
-    """The parts of the mesh-problem gallery (empty when the gallery is not there)."""
-    return sorted(p for p in (HERE / "gallery").glob("*.stl") if p.is_file())
 
 
 def icon_svg() -> Path:

@@ -6,12 +6,9 @@ Run: python resources/make_icons.py   (writes resources/icons/isoscope-<size>.pn
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from resources import ICON_SIZES, icon_png, icon_svg  # noqa: E402
+from isoscope.resources import ICON_SIZES, icon_png, icon_svg
 
 
 def render(svg: Path, size: int, out: Path) -> None:

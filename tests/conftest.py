@@ -1,53 +1,20 @@
-"""Shared fixtures: sample parts and writers of small (good and broken) STL files."""
+"""Shared fixtures: sample parts and a tetrahedron (the helpers behind them are in support.py)."""
 
 from __future__ import annotations
 
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support import PARTS, tetrahedron
+
 # One test process holds both the GUI (VTK rendering through Mesa's llvmpipe, which loads LLVM) and the
 # engine. torch imports triton (its own LLVM) on the first optimizer, and the two LLVMs crash the process.
 # The product never mixes them (the window has no torch, the worker no VTK) and nothing here needs
 # triton, so the test session does without it.
 sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
-
-ROOT = Path(__file__).resolve().parents[1]
-PARTS = ROOT / "resources" / "parts"
-
-
-def write_binary_stl(path: Path, triangles: np.ndarray, count: int | None = None) -> Path:
-    """Binary STL of (F, 3, 3) triangles; ``count`` overrides the header's triangle count."""
-    tris = np.asarray(triangles, dtype=np.float32).reshape(-1, 3, 3)
-    with open(path, "wb") as fh:
-        fh.write(b"isoscope test part".ljust(80, b" "))
-        fh.write(struct.pack("<I", len(tris) if count is None else count))
-        for t in tris:
-            fh.write(struct.pack("<3f", 0, 0, 0))
-            fh.write(t.astype("<f4").tobytes())
-            fh.write(b"\0\0")
-    return path
-
-
-def write_ascii_stl(path: Path, triangles: np.ndarray, close: bool = True) -> Path:
-    lines = ["solid part"]
-    for t in np.asarray(triangles, dtype=float).reshape(-1, 3, 3):
-        lines += ["  facet normal 0 0 0", "    outer loop"]
-        lines += [f"      vertex {x:.9g} {y:.9g} {z:.9g}" for x, y, z in t]
-        lines += ["    endloop", "  endfacet"]
-    if close:
-        lines.append("endsolid part")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def tetrahedron() -> np.ndarray:
-    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
-    f = [[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]]
-    return v[f]
 
 
 @pytest.fixture

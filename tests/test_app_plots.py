@@ -6,19 +6,19 @@ import time
 
 import pytest
 
-from tests.gui_support import require_display
+from gui_support import require_display
 
 require_display()
 
 from PySide6.QtCore import QTimer  # noqa: E402
 
-from core import events as ev  # noqa: E402
+from isoscope.core import events as ev  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
 
 def test_plots_keep_up_at_20_updates_per_second(qtbot):
-    from app.plots import PlotsPanel
+    from isoscope.app.plots import PlotsPanel
 
     panel = PlotsPanel()
     qtbot.addWidget(panel)
@@ -66,7 +66,7 @@ def test_plots_keep_up_at_20_updates_per_second(qtbot):
 def test_log_axis_labels_one_two_five_per_decade(qtbot):
     import math
 
-    from app.plots import LogAxis
+    from isoscope.app.plots import LogAxis
 
     axis = LogAxis("left")
     values = [math.log10(v) for v in (0.01, 0.02, 0.03, 0.05, 0.07, 0.09, 0.1, 0.2)]
@@ -76,7 +76,7 @@ def test_log_axis_labels_one_two_five_per_decade(qtbot):
 
 def test_captured_step_phase_gets_its_own_bar(qtbot):
     """On CUDA the training step is one graph replay, reported as the phase "step"."""
-    from app.plots import PHASE_COLOURS, PlotsPanel
+    from isoscope.app.plots import PHASE_COLOURS, PlotsPanel
 
     panel = PlotsPanel()
     qtbot.addWidget(panel)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui_support import isolate_settings, require_display
+from gui_support import isolate_settings, require_display
 
 require_display()
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory):
-    from app.main_window import MainWindow
+    from isoscope.app.main_window import MainWindow
 
     isolate_settings(tmp_path_factory.mktemp("qsettings"))
     runs = tmp_path_factory.mktemp("runs")
@@ -62,7 +62,7 @@ def test_window_runs_a_job_without_importing_torch(tmp_path):
             from PySide6.QtWidgets import QApplication
             QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, {str(tmp_path)!r})
             app = QApplication([])
-            from app.main_window import MainWindow
+            from isoscope.app.main_window import MainWindow
             w = MainWindow(runs_root={str(tmp_path / "runs")!r}, lazy_viewport=False)
             w.show()
             out = {{"torch_after_build": "torch" in sys.modules}}
@@ -161,7 +161,7 @@ def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
 
-    from app.pacing import AUTO, LIVE_FRAME_MS
+    from isoscope.app.pacing import AUTO, LIVE_FRAME_MS
 
     pacer = window.pacer
     assert not pacer.gated and window.client._interval_ms == LIVE_FRAME_MS
@@ -191,7 +191,7 @@ def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
 
 
 def test_auto_interval_keeps_the_budget_and_its_bounds():
-    from app.pacing import AUTO_FIRST_MS, AUTO_MAX_MS, AUTO_MIN_MS, auto_interval_ms
+    from isoscope.app.pacing import AUTO_FIRST_MS, AUTO_MAX_MS, AUTO_MIN_MS, auto_interval_ms
 
     assert auto_interval_ms([]) == AUTO_FIRST_MS
     assert auto_interval_ms([0.05, 0.05, 0.05], budget=0.01) == 5000  # 50 ms a frame at 1% of a core: 5 s
@@ -202,7 +202,7 @@ def test_auto_interval_keeps_the_budget_and_its_bounds():
 def test_cpu_training_paces_the_window_to_its_cpu_budget(window, qtbot):
     """By default the window measures the CPU it used over each frame interval of the training stretch and
     sets the next interval to keep about 1% of one core; the training points wait for the Points box."""
-    from app.pacing import AUTO, AUTO_FIRST_MS, AUTO_MAX_MS, auto_interval_ms
+    from isoscope.app.pacing import AUTO, AUTO_FIRST_MS, AUTO_MAX_MS, auto_interval_ms
 
     pacer = window.pacer
     assert pacer.cpu_frame_ms == AUTO
@@ -235,7 +235,7 @@ def test_viewport_is_composed_apart_from_the_window(qapp, qtbot, tmp_path):
     Checked on a window that builds its viewport after it is shown, as the ``isoscope`` command does."""
     from PySide6.QtGui import QSurface
 
-    from app.main_window import MainWindow
+    from isoscope.app.main_window import MainWindow
 
     isolate_settings(tmp_path / "qsettings")
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=True)
@@ -273,7 +273,7 @@ def test_open_past_run_replays_curves_timings_and_mesh(window, qtbot, tmp_path):
     assert _fit_points(window) > 100 and "truth" in window.viewport.actors
     window.overlay_run(run_dir)
     assert len(window.plots._overlays) == 2
-    from app.runs_panel import export_metrics_csv
+    from isoscope.app.runs_panel import export_metrics_csv
 
     rows = export_metrics_csv(run_dir, tmp_path / "m.csv")
     assert rows == sum(1 for r in records if r["event"] == "Metrics")

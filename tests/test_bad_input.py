@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import inspect_main, train_main
-from core.meshio import PartError, load_part
-from tests.conftest import tetrahedron, write_ascii_stl, write_binary_stl
+from isoscope.core.cli import inspect_main, train_main
+from isoscope.core.mesh.part import PartError, load_part
+
+from support import tetrahedron, write_ascii_stl, write_binary_stl
 
 
 def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.bench import main
+from isoscope.core.bench import main
 
 
 def test_bench_tiny_on_cpu(tmp_path, capsys):

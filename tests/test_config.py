@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core import config as C
-from core.cli import build_parser, config_from_args
+from isoscope.core import config as C
+from isoscope.core.cli import build_parser, config_from_args
 
 SEED_HIGH = """impeller.stl --numLayers=10 --outputDir ../results/impeller/ --epochs 6 --batchSize 1024
  --learningRate 0.001 --num_points 5000000 --init he_uniform --damArch 1 --scaler StandardScaler

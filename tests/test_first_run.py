@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui_support import isolate_settings, require_display
+from gui_support import isolate_settings, require_display
 
 require_display()
 from PySide6.QtCore import Qt  # noqa: E402
 
-import resources  # noqa: E402
+from isoscope import resources  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     isolate_settings(tmp_path / "settings")
-    from app.first_run import attach_first_run
-    from app.main_window import MainWindow
+    from isoscope.app.first_run import attach_first_run
+    from isoscope.app.main_window import MainWindow
 
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
     qtbot.addWidget(w)
@@ -53,7 +53,7 @@ def test_first_run_offers_the_samples_and_a_hint(window, qtbot, tmp_path: Path) 
 
 
 def test_window_icon_has_every_size(qtbot) -> None:  # type: ignore[no-untyped-def]
-    from app.first_run import app_icon
+    from isoscope.app.first_run import app_icon
 
     icon = app_icon()
     assert not icon.isNull()

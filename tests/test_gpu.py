@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import config as C
-from core.job import Reporter
-from core.meshio import load_part
-from core.model import SDFNet
-from core.multi_job import run_group
-from core.sdf import MeshSDF
-from core.sdf_job import SDFJob
-from core.train_step import GraphStep, make_adam
-from tests.conftest import PARTS
+from isoscope.core import config as C
+from isoscope.core.job import Reporter
+from isoscope.core.mesh.part import load_part
+from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.sdf.group import run_group
+from isoscope.core.sdf.job import SDFJob
+from isoscope.core.sdf.network import SDFNet
+from isoscope.core.sdf.step import GraphStep, make_adam
+
+from support import PARTS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 CUDA = torch.device("cuda")
@@ -96,7 +97,7 @@ def test_graph_reads_resampled_points(tmp_path):
 def test_packed_graph_with_side_stream_trains_as_one_stream_eager():
     """The packed network's weight gradients on a second stream, captured in the graph, train exactly as
     one stream, op by op."""
-    from core.packed_mlp import PackedMLP
+    from isoscope.core.sdf.packed import PackedMLP
 
     torch.manual_seed(2)
     X = torch.rand(5000, 3, device=CUDA) * 2 - 1
@@ -134,8 +135,8 @@ def test_group_on_gpu_equals_alone(tmp_path):
 
 
 def test_packed_network_on_gpu_equals_the_network():
-    from core.packed_mlp import PackedMLP
-    from core.train_step import set_precision
+    from isoscope.core.sdf.packed import PackedMLP
+    from isoscope.core.sdf.step import set_precision
 
     torch.manual_seed(0)
     net = SDFNet([333, 442, 351, 340, 304, 139, 76, 53, 39, 36]).to(CUDA)
@@ -166,8 +167,8 @@ def test_signed_distance_on_gpu_equals_cpu():
 
 
 def test_reconstruction_and_metrics_on_gpu_equal_cpu():
-    from core.metrics import surface_metrics
-    from core.reconstruct import evaluate_grid, evaluate_grid_near_surface, extract_surface
+    from isoscope.core.sdf.metrics import surface_metrics
+    from isoscope.core.sdf.reconstruct import evaluate_grid, evaluate_grid_near_surface, extract_surface
 
     def sphere(p: torch.Tensor) -> torch.Tensor:
         return p.norm(dim=-1) - 0.5

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from core.health import basic_health, report, report_text
-from core.health_checks import faces_for_fit, signed_volume
-from core.meshio import load_part
+from isoscope.core.mesh.checks import faces_for_fit, signed_volume
+from isoscope.core.mesh.health import basic_health, report, report_text
+from isoscope.core.mesh.part import load_part
 
 ROOT = Path(__file__).resolve().parents[1]
 GALLERY = ROOT / "resources" / "gallery"

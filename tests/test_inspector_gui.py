@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.gui_support import isolate_settings, require_display
+from gui_support import isolate_settings, require_display
 
 require_display()
 
-from app.inspect_dock import install_inspector  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
+from isoscope.app.inspect_dock import install_inspector  # noqa: E402
+from isoscope.app.main_window import MainWindow  # noqa: E402
 
 pytestmark = pytest.mark.gui
 GALLERY = Path(__file__).resolve().parents[1] / "resources" / "gallery"
@@ -137,7 +137,7 @@ def test_run_select_slice_probe_and_dataset(qtbot, window, tmp_path) -> None:
 
 
 def test_dataset_table_fifty_parts(qtbot, tmp_path) -> None:
-    from app.dataset_table import DatasetTable
+    from isoscope.app.dataset_table import DatasetTable
 
     src = Path(__file__).resolve().parents[1] / "resources" / "gallery"
     table = DatasetTable()

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import config as C
-from core.job import Reporter
-from core.model import SDFNet
-from core.multi_job import run_group
-from core.packed_mlp import PackedMLP
-from core.sdf_job import SDFJob
-from tests.conftest import PARTS
+from isoscope.core import config as C
+from isoscope.core.job import Reporter
+from isoscope.core.sdf.group import run_group
+from isoscope.core.sdf.job import SDFJob
+from isoscope.core.sdf.network import SDFNet
+from isoscope.core.sdf.packed import PackedMLP
+
+from support import PARTS
 
 
 def _job(part: str, tmp: Path, name: str) -> SDFJob:
@@ -59,7 +60,7 @@ def test_folder_run_in_groups(tmp_path):
     import json
     import shutil
 
-    from core.cli import train_main
+    from isoscope.core.cli import train_main
 
     folder = tmp_path / "parts"
     folder.mkdir()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import core
-import resources
+import isoscope
+from isoscope import resources
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
@@ -37,7 +37,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    v = core.__version__
+    v = isoscope.__version__
     wheel, sdist = out / f"isoscope-{v}-py3-none-any.whl", out / f"isoscope-{v}.tar.gz"
     assert wheel.exists() and sdist.exists(), sorted(p.name for p in out.iterdir())
     return {"wheel": wheel, "sdist": sdist}
@@ -61,16 +61,20 @@ def test_resources_are_found_and_icons_have_their_sizes() -> None:
 
 def test_wheel_and_sdist_carry_the_resources(dist: dict[str, Path]) -> None:
     names = set(zipfile.ZipFile(dist["wheel"]).namelist())
+    dist_info = f"isoscope-{isoscope.__version__}.dist-info"
+    assert {n.split("/")[0] for n in names} == {"isoscope", dist_info}  # one import name
     for part in (ROOT / "resources" / "parts").glob("*.stl"):
-        assert f"resources/parts/{part.name}" in names
+        assert f"isoscope/resources/parts/{part.name}" in names
     for icon in resources.icon_files():
-        assert f"resources/icons/{icon.name}" in names
-    assert {"core/cli.py", "app/main.py", "resources/__init__.py"} <= names
-    dist_info = f"isoscope-{core.__version__}.dist-info"
+        assert f"isoscope/resources/icons/{icon.name}" in names
+    for folder in ("core", "app"):  # every module, subsystem folders included
+        for source in (ROOT / folder).rglob("*.py"):
+            assert f"isoscope/{source.relative_to(ROOT)}" in names
+    assert "isoscope/__init__.py" in names
     scripts = zipfile.ZipFile(dist["wheel"]).read(f"{dist_info}/entry_points.txt").decode()
-    for line in ("isoscope = app.main:main", "isoscope-train = core.cli:train_entry"):
+    for line in ("isoscope = isoscope.app.main:main", "isoscope-train = isoscope.core.cli:train_entry"):
         assert line in scripts
-    top = f"isoscope-{core.__version__}/"
+    top = f"isoscope-{isoscope.__version__}/"
     snames = {n.removeprefix(top) for n in tarfile.open(dist["sdist"]).getnames()}
     expected = {"pyproject.toml", "CHANGELOG.md", "resources/parts/sphere.stl", "resources/icons/isoscope.svg"}
     expected |= {"packaging/install.sh", "packaging/uninstall.sh", "packaging/isoscope.desktop.in"}
@@ -109,10 +113,15 @@ def test_desktop_install_and_uninstall(tmp_path: Path, dist: dict[str, Path]) ->
     appdir, venv = data / "isoscope", data / "isoscope" / "venv"
 
     # The private environment runs isoscope from the wheel, not from this checkout.
-    code = "import core, resources; print(core.__file__); print(resources.sample_parts()[0])"
+    code = "import isoscope, isoscope.app; from isoscope import resources"
+    code += "; print(isoscope.__file__, isoscope.app.__file__)"
+    code += "; print(resources.sample_parts()[0])"
     where = run([str(venv / "bin" / "python"), "-c", code], env).stdout.split()
-    assert len(where) == 2 and all(Path(p).is_relative_to(venv) for p in where), where
-    sample = where[1]
+    assert len(where) == 3 and all(Path(p).is_relative_to(venv) for p in where), where
+    sample = where[2]
+    for name in ("core", "app", "resources"):  # nothing installs under the checkout's folder names
+        proc = run([str(venv / "bin" / "python"), "-c", f"import {name}"], env)
+        assert proc.returncode == 1 and f"No module named '{name}'" in proc.stderr, proc.stderr
 
     # Launcher and command links.
     launcher = bin_dir / "isoscope"
@@ -120,7 +129,7 @@ def test_desktop_install_and_uninstall(tmp_path: Path, dist: dict[str, Path]) ->
     for tool in ("isoscope-train", "isoscope-inspect", "isoscope-bench"):
         assert (bin_dir / tool).is_symlink() and (bin_dir / tool).resolve() == (venv / "bin" / tool).resolve()
     version = run([str(bin_dir / "isoscope-train"), "--version"], env)
-    assert version.stdout.strip() == f"isoscope-train {core.__version__}", version.stderr
+    assert version.stdout.strip() == f"isoscope-train {isoscope.__version__}", version.stderr
 
     # Icons at every size, identical to the packaged ones.
     for size in resources.ICON_SIZES:

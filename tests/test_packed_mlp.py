@@ -7,10 +7,11 @@ import copy
 import pytest
 import torch
 
-from core.model import SDFNet
-from core.packed_mlp import PackedMLP
-from core.train_step import make_adam
-from tests.test_train_step import lockstep
+from isoscope.core.sdf.network import SDFNet
+from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.step import make_adam
+
+from support import lockstep
 
 WIDTHS = [33, 44, 35, 7]  # odd, like the DAM widths
 

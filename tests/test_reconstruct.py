@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import trimesh
 
-from core.reconstruct import evaluate_grid, extract_surface
+from isoscope.core.sdf.reconstruct import evaluate_grid, extract_surface
 
 
 def _ellipsoid(x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,7 @@ def _torus(x: torch.Tensor) -> torch.Tensor:
 
 
 def test_grid_near_the_surface_gives_the_same_surface_for_less_work():
-    from core.reconstruct import evaluate_grid_near_surface
+    from isoscope.core.sdf.reconstruct import evaluate_grid_near_surface
 
     calls = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.scalers import SCALERS, make_scaler, scaler_from_state, yeo_johnson, yeo_johnson_inverse
+from isoscope.core.sdf.scalers import SCALERS, make_scaler, scaler_from_state, yeo_johnson, yeo_johnson_inverse
 
 
 def _sdf_like(n: int = 200_000) -> torch.Tensor:

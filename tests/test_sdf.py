@@ -7,9 +7,9 @@ import pytest
 import torch
 import trimesh
 
-from core.sampling import draw_training_set
-from core.sdf import MeshSDF
-from core.timing import PhaseTimer
+from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.sdf.sampling import draw_training_set
+from isoscope.core.timing import PhaseTimer
 
 
 def _points(n: int = 4000, seed: int = 0) -> torch.Tensor:
@@ -71,8 +71,8 @@ def test_unsigned_distance_is_the_magnitude_of_the_signed():
 
 def test_importance_sampling_signs_only_the_drawn_points_and_draws_the_same_set():
     """Unsigned pool, then signs for the drawn points: the same training set as signing the whole pool."""
-    from core.config import SamplingConfig
-    from core.sampling import importance_indices, uniform_points
+    from isoscope.core.config import SamplingConfig
+    from isoscope.core.sdf.sampling import importance_indices, uniform_points
 
     m = trimesh.creation.torus(0.6, 0.2)
     sdf = MeshSDF(m.vertices, m.faces)

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import torch
 
-from core.meshio import load_part
-from core.splat.cameras import DISTANCE, EVAL_ELEVATION_DEG, eval_cameras, train_cameras
-from core.splat.gaussians import Gaussians
-from core.splat.groundtruth import GroundTruth
-from core.splat.render import project
+from isoscope.core.mesh.part import load_part
+from isoscope.core.splat.cameras import DISTANCE, EVAL_ELEVATION_DEG, eval_cameras, train_cameras
+from isoscope.core.splat.gaussians import Gaussians
+from isoscope.core.splat.groundtruth import GroundTruth
+from isoscope.core.splat.render import project
 
 
 def test_eight_views_45_degrees_apart_looking_at_the_part() -> None:

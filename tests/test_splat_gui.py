@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui_support import isolate_settings, require_display
+from gui_support import isolate_settings, require_display
 
 require_display()
 
-from core import config as C  # noqa: E402
-from core import events as ev  # noqa: E402
+from isoscope.core import config as C  # noqa: E402
+from isoscope.core import events as ev  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPHERE = ROOT / "resources" / "parts" / "sphere.stl"
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_splat_run_from_the_window(qtbot, qapp, tmp_path):
-    from app.main_window import MainWindow
+    from isoscope.app.main_window import MainWindow
 
     isolate_settings(tmp_path / "qsettings")
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import events as ev
-from core.cli import train_main
-from core.config import preset, replace_preset
-from core.job import Reporter
-from core.meshio import load_part
-from core.runs import read_json
-from core.splat.job import SplatJob
+from isoscope.core import events as ev
+from isoscope.core.cli import train_main
+from isoscope.core.config import preset, replace_preset
+from isoscope.core.job import Reporter
+from isoscope.core.mesh.part import load_part
+from isoscope.core.runs.rundir import read_json
+from isoscope.core.splat.job import SplatJob
 
 TINY = ["--splat.image_size", "32", "--splat.num_gaussians", "300", "--splat.steps", "24",
         "--splat.train_poses", "8", "--splat.densify_every", "10", "--splat.single_view_steps", "4"]  # fmt: skip

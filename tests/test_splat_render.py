@@ -7,9 +7,9 @@ import math
 
 import torch
 
-from core.splat.cameras import eval_cameras, make_cameras
-from core.splat.gaussians import Gaussians, quat_to_matrix
-from core.splat.render import LOW_PASS, composite, project, render
+from isoscope.core.splat.cameras import eval_cameras, make_cameras
+from isoscope.core.splat.gaussians import Gaussians, quat_to_matrix
+from isoscope.core.splat.render import LOW_PASS, composite, project, render
 
 
 def _gaussians(means, scales, quats, opacities, colours, dtype=torch.float64) -> Gaussians:

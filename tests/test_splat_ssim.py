@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from scipy.ndimage import correlate1d
 
-from core.splat.ssim import gaussian_window, ssim
+from isoscope.core.splat.ssim import gaussian_window, ssim
 
 
 def _reference_ssim(x: np.ndarray, y: np.ndarray) -> float:

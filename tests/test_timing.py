@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.timing import PhaseTimer, epoch_breakdown, top_level
+from isoscope.core.timing import PhaseTimer, epoch_breakdown, top_level
 
 
 def test_phases_add_up_to_wall_time():

@@ -10,10 +10,11 @@ import pytest
 import torch
 import trimesh
 
-from core.cli import train_main
-from core.meshio import load_part
-from core.runs import read_run
-from tests.conftest import PARTS
+from isoscope.core.cli import train_main
+from isoscope.core.mesh.part import load_part
+from isoscope.core.runs.follow import read_run
+
+from support import PARTS
 
 RUN_FILES = ("config.json", "metrics.jsonl", "timings.json", "summary.json", "model.pt", "mesh.ply", "mesh.stl")
 
@@ -96,9 +97,9 @@ def test_folder_with_a_broken_part(tmp_path, capsys):
 
 
 def test_empty_surface_keeps_the_model(tmp_path, monkeypatch, capsys):
-    import core.sdf_job
+    import isoscope.core.sdf.job
 
-    monkeypatch.setattr(core.sdf_job, "extract_surface", lambda volume: None)
+    monkeypatch.setattr(isoscope.core.sdf.job, "extract_surface", lambda volume: None)
     out = tmp_path / "run"
     assert train_main([str(PARTS / "box.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -6,19 +6,10 @@ import copy
 
 import torch
 
-from core.model import SDFNet
-from core.train_step import EagerStep, FlatAdam
+from isoscope.core.sdf.network import SDFNet
+from isoscope.core.sdf.step import EagerStep, FlatAdam
 
-
-def lockstep(models, opts, x: torch.Tensor, y: torch.Tensor, steps: int, stride: int, size: int) -> None:
-    """Train each model with its optimiser on the same sliding batches of (x, y), step by step."""
-    for step in range(steps):
-        idx = torch.arange(step * stride, step * stride + size) % x.shape[0]
-        for model, opt in zip(models, opts, strict=True):
-            loss = (model(x[idx]) - y[idx]).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+from support import lockstep
 
 
 def test_flat_adam_follows_torch_adam():

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core import config as C
-from core import events as ev
-from core.worker import worker_main
-from tests.conftest import PARTS
+from isoscope.core import config as C
+from isoscope.core import events as ev
+from isoscope.core.worker import worker_main
+
+from support import PARTS
 
 
 class Worker:
@@ -98,7 +99,7 @@ def test_commands_during_and_after_training(tmp_path):
 
 
 def test_batching_sink_keeps_order_and_sends_important_events_at_once():
-    from core.worker import BatchingSink
+    from isoscope.core.worker import BatchingSink
 
     sent: list[Any] = []
     sink = BatchingSink(sent.append, max_delay_s=60.0)

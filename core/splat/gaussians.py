@@ -66,9 +66,6 @@ class Gaussians:
             t.requires_grad_(on)
         return self
 
-    def detached(self) -> Gaussians:
-        return Gaussians(*(t.detach().clone() for t in self.tensors()))
-
     def select(self, mask_or_index: torch.Tensor) -> Gaussians:
         return Gaussians(*(t.detach()[mask_or_index] for t in self.tensors()))
 

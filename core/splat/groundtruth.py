@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.splat.cameras import CameraSet
+from isoscope.core.splat.cameras import CameraSet
 
 BASE_COLOUR = (0.62, 0.76, 0.95)
 KEY_LIGHT = (0.45, -0.35, 0.82)

@@ -19,15 +19,15 @@ from typing import Any
 
 import torch
 
-from core import events as ev
-from core.job import JobBase
-from core.splat.cameras import CameraSet, eval_cameras, train_cameras
-from core.splat.gaussians import PARAMS, Gaussians, densify_and_prune, init_from_mesh
-from core.splat.groundtruth import GroundTruth, Views
-from core.splat.outputs import contact_sheet, means_of, view_figures, write_gaussians, write_views
-from core.splat.render import composite, project, render
-from core.splat.ssim import ssim
-from core.timing import top_level
+from isoscope.core import events as ev
+from isoscope.core.job import JobBase
+from isoscope.core.splat.cameras import CameraSet, eval_cameras, train_cameras
+from isoscope.core.splat.gaussians import PARAMS, Gaussians, densify_and_prune, init_from_mesh
+from isoscope.core.splat.groundtruth import GroundTruth, Views
+from isoscope.core.splat.outputs import contact_sheet, means_of, view_figures, write_gaussians, write_views
+from isoscope.core.splat.render import composite, project, render
+from isoscope.core.splat.ssim import ssim
+from isoscope.core.timing import top_level
 
 BACKGROUND = 0.0
 #: Learning rate of each parameter relative to splat.learning_rate.

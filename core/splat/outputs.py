@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.runs import atomic_path
-from core.splat.cameras import CameraSet
-from core.splat.ssim import ssim
+from isoscope.core.runs.rundir import atomic_path
+from isoscope.core.splat.cameras import CameraSet
+from isoscope.core.splat.ssim import ssim
 
 COVERAGE_ALPHA = 0.5
 

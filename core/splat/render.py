@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from core.splat.cameras import CameraSet
-from core.splat.gaussians import Gaussians
+from isoscope.core.splat.cameras import CameraSet
+from isoscope.core.splat.gaussians import Gaussians
 
 NEAR = 0.1
 LOW_PASS = 0.3

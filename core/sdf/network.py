@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.config import ModelConfig, hidden_widths
+from isoscope.core.config import ModelConfig, hidden_widths
 
 
 class SDFNet(nn.Module):

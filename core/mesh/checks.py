@@ -1,7 +1,7 @@
 """Geometry checks behind the mesh health report: topology, orientation, bodies, overlap, thin walls.
 
 Every function takes plain numpy arrays (vertices in any units, faces as (F, 3) vertex indices) and
-returns numpy arrays or small dicts; :mod:`core.health` turns them into findings. Nothing here needs
+returns numpy arrays or small dicts; :mod:`isoscope.core.mesh.health` turns them into findings. Nothing here needs
 torch or warp: thin walls are found with a KD-tree over sampled surface points, containment with
 generalised winding numbers.
 """

@@ -17,27 +17,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import events as ev
-from core.config import to_dict
-from core.job import EMPTY_ADVICE_KEY, JobBase
-from core.meshio import write_mesh
-from core.metrics import surface_metrics, to_original_units
-from core.model import build_model
-from core.packed_mlp import PackedMLP
-from core.reconstruct import EMPTY_SURFACE_ADVICE, evaluate_grid, evaluate_grid_near_surface, extract_surface
-from core.runs import atomic_path, write_json_atomic
-from core.sampling import draw_training_set, validation_sets
-from core.scalers import make_scaler
-from core.sdf import MeshSDF
-from core.timing import epoch_breakdown, top_level
-from core.train_step import captured_step, make_adam, set_precision
+from isoscope.core import events as ev
+from isoscope.core.config import to_dict
+from isoscope.core.job import EMPTY_ADVICE_KEY, JobBase
+from isoscope.core.mesh.part import write_mesh
+from isoscope.core.runs.rundir import atomic_path, write_json_atomic
+from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.sdf.metrics import surface_metrics, to_original_units
+from isoscope.core.sdf.network import build_model
+from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.reconstruct import (
+    EMPTY_SURFACE_ADVICE,
+    evaluate_grid,
+    evaluate_grid_near_surface,
+    extract_surface,
+)
+from isoscope.core.sdf.sampling import draw_training_set, validation_sets
+from isoscope.core.sdf.scalers import make_scaler
+from isoscope.core.sdf.step import captured_step, make_adam, set_precision
+from isoscope.core.timing import epoch_breakdown, top_level
 
 
 class SDFJob(JobBase):
     """Fits an SDF network to one part; see the module docstring."""
 
     job = "sdf"
-    #: The health report when a group read it ahead (core.multi_job); else computed in setup.
+    #: The health report when a group read it ahead (isoscope.core.sdf.group); else computed in setup.
     prefetched_health: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- setup
@@ -77,8 +82,8 @@ class SDFJob(JobBase):
     def check_health(self) -> np.ndarray:
         """Write health.json (the mesh health at the reconstruction grid), log what matters for the fit,
         and return the faces to fit: inside-out bodies turned the right way, everything else as read."""
-        from core.health import report
-        from core.health_checks import turn_bodies
+        from isoscope.core.mesh.checks import turn_bodies
+        from isoscope.core.mesh.health import report
 
         self.health_checks: dict[str, int] = {}
         try:

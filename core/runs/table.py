@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from core.phases import TRAIN_PHASES
-from core.runs import atomic_path, write_json_atomic
+from isoscope.core.phases import TRAIN_PHASES
+from isoscope.core.runs.rundir import atomic_path, write_json_atomic
 
 #: Seconds per phase group in the table: where a folder run's time goes (a group's training phases are
 #: shared evenly among its parts).

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from core import health_checks as hc
-from core.health_findings import GEOMETRY_CAP, findings
-from core.meshio import Part, face_areas
+from isoscope.core.mesh import checks as hc
+from isoscope.core.mesh.findings import GEOMETRY_CAP, findings
+from isoscope.core.mesh.part import Part, face_areas
 
 
 def basic_health(part: Part, topo: hc.Topology | None = None) -> dict[str, Any]:

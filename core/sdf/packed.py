@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.model import SDFNet
+from isoscope.core.sdf.network import SDFNet
 
 
 def _round_up(n: int, align: int) -> int:

@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from core import events as ev
-from core.packed_mlp import PackedMLP
-from core.sdf_job import SDFJob
-from core.timing import PhaseTimer, epoch_breakdown, top_level
-from core.train_step import captured_step, make_adam
+from isoscope.core import events as ev
+from isoscope.core.sdf.job import SDFJob
+from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.step import captured_step, make_adam
+from isoscope.core.timing import PhaseTimer, epoch_breakdown, top_level
 
 
 def _losses(kind: str, pred: torch.Tensor, target: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,7 @@ def _losses(kind: str, pred: torch.Tensor, target: torch.Tensor, lo: torch.Tenso
     return (pred - target).abs().mean(1)
 
 
-def train_together(jobs: list[SDFJob]) -> None:
+def train_together(jobs: list[SDFJob]) -> None:  # noqa: C901 - one engine replaces this loop
     """Train the networks of set-up jobs (same device, point count and training settings) together."""
     cfg, dev = jobs[0].cfg, jobs[0].device
     n, b, P = jobs[0].X.shape[0], cfg.train.batch_size, len(jobs)
@@ -124,8 +124,8 @@ def train_together(jobs: list[SDFJob]) -> None:
 def _prefetch(job: SDFJob) -> float:
     """Read a part and its health report (numpy work that releases the GIL: parts load side by side);
     returns the seconds taken. Errors are left for begin() and setup(), which meet and report them."""
-    from core.health import report
-    from core.meshio import load_part
+    from isoscope.core.mesh.health import report
+    from isoscope.core.mesh.part import load_part
 
     t0 = time.perf_counter()
     try:
@@ -142,7 +142,7 @@ def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
     The parts are read and checked side by side on the CPU first. A part that fails to load or set up is
     reported as failed (its summary says why) and the rest go on.
     """
-    from core.worker import failure_event, write_failed_summary
+    from isoscope.core.failure import failure_event, write_failed_summary
 
     results: dict[int, dict[str, Any]] = {}
     ready: list[tuple[int, SDFJob]] = []

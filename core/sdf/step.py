@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from core.timing import PhaseTimer
+from isoscope.core.timing import PhaseTimer
 
 #: loss_of(indices) -> (the scalar to differentiate, the value(s) to add to the running loss)
 LossOf = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

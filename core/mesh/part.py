@@ -152,7 +152,7 @@ def load_part(path: str | os.PathLike) -> Part:
 def write_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Write a mesh as binary PLY or binary STL (by suffix) atomically, with numpy alone (fast: no
     exporter modules to import, a few milliseconds for a million faces)."""
-    from core.runs import atomic_path
+    from isoscope.core.runs.rundir import atomic_path
 
     path = Path(path)
     v = np.ascontiguousarray(vertices, dtype="<f4").reshape(-1, 3)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from core.config import SamplingConfig
-from core.sdf import MeshSDF
-from core.timing import PhaseTimer
+from isoscope.core.config import SamplingConfig
+from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.timing import PhaseTimer
 
 
 def surface_points(

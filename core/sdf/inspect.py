@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import events as ev
+from isoscope.core import events as ev
 
 
 def serve_request(job: Any, cmd: Any) -> None:

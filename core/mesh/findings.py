@@ -13,13 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from core import health_checks as hc
-from core.meshio import Part, face_areas
+from isoscope.core.mesh import checks as hc
+from isoscope.core.mesh.part import Part, face_areas
 
 GEOMETRY_CAP = 2000
-KINDS = ("open_edges", "non_manifold_edges", "non_manifold_vertices", "bodies", "small_bodies",
-         "overlapping_bodies", "degenerate_faces", "duplicate_faces", "inconsistent_winding",
-         "cavities", "inverted_bodies", "thin_features")  # fmt: skip
 
 
 def _fmt(x: float) -> str:
