@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up isoscope on a fresh Debian/Ubuntu machine and runs it.
-#   bash dev.sh demo   # set up, then fit a neural SDF to a sample part (GPU if there is one)
+#   bash dev.sh demo   # set up, then open the window fitting a sample part (headless without a display)
 #   bash dev.sh test   # set up, then run the test suite (GUI tests on a virtual display)
 #   bash dev.sh setup  # set up only
 # Setup: Debian packages for Qt/VTK on a virtual display (when run as root), a virtual environment
@@ -48,13 +48,18 @@ shift || true
 case "$cmd" in
   setup) setup_debs; setup_venv ;;
   demo)
-    setup_venv
+    setup_debs; setup_venv
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      exec "$VENV/bin/isoscope" resources/parts/bracket.stl --preset smoke --start "$@"
+    fi
+    echo "dev.sh: no display, so no window: fitting headless instead (on a desktop, bash dev.sh demo opens the window)" >&2
     exec "$VENV/bin/isoscope-train" resources/parts/bracket.stl --preset smoke "$@" ;;
   test)
     setup_debs; setup_venv
+    # pytest's own script, not `python -m pytest`: the checkout's folders must not import as top-level names.
     if [ -z "${DISPLAY:-}" ] && command -v xvfb-run >/dev/null; then
-      exec xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/python" -m pytest "$@"
+      exec xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/pytest" "$@"
     fi
-    exec "$VENV/bin/python" -m pytest "$@" ;;
+    exec "$VENV/bin/pytest" "$@" ;;
   *) echo "usage: bash dev.sh demo|test|setup" >&2; exit 2 ;;
 esac

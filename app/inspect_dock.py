@@ -53,8 +53,8 @@ class InspectorDock(QDockWidget):
         QTimer.singleShot(250, self._late_setup)  # after the first paint and the window's own viewport build
 
     def _late_setup(self) -> None:
-        self.window_.ensure_viewport()
-        self.inspector.enable_picking()
+        if self.window_.ensure_viewport() is not None:
+            self.inspector.enable_picking()
 
     def _bounds(self) -> Any:
         part = self.inspector.part

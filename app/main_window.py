@@ -53,6 +53,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_root()
         self.client = JobClient(self)
         self.viewport: Any = None
+        self.closed = False  # set on close: nothing (a deferred viewport build included) starts after it
         self.device_name = ""
         self.current_part: str | None = None
         self._batch: list[Path] = []
@@ -157,7 +158,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
 
     def ensure_viewport(self) -> Any:
         """Build the 3D viewport (deferred after the window shows: pyvista takes a moment to import)."""
-        if self.viewport is None:
+        if self.viewport is None and not self.closed:
             from isoscope.app.viewport import Viewport
 
             self.viewport = Viewport()  # built apart, then placed: see viewport.own_native_window
@@ -232,7 +233,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         return self._start_next()
 
     def _start_next(self) -> bool:
-        if not self._batch:
+        if not self._batch or self.closed:
             return False
         part = str(self._batch.pop(0))
         try:
@@ -374,8 +375,15 @@ class MainWindow(RunViewsMixin, QMainWindow):
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop every timer, thread pool and worker the window owns; nothing of it outlives the window."""
+        self.closed = True
         self._follow_timer.stop()
         self.client.shutdown(timeout=3.0)
+        self.pacer.stop()
+        self.inspector_dock.shutdown()
         if self.viewport is not None:
             self.viewport.close()
-        super().closeEvent(event)

@@ -160,6 +160,13 @@ class FramePacer(QObject):
             self._flush()
             self._report_overhead()
 
+    def stop(self) -> None:
+        """The window closes: no timer or application event filter of the pacer stays behind."""
+        self._ungate_timer.stop()
+        if self.gated:
+            QCoreApplication.instance().removeEventFilter(self)
+            self.gated = False
+
     def _progress(self, p: Any) -> None:
         """Measure the window's CPU over the training stretch (between the first and last training step)."""
         if not self.gated:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes an isoscope release: bump the version, build the wheel and sdist from what is committed, check them.
 #
-#   bash packaging/release.sh bump 0.2.0     # core/__init__.py and CHANGELOG.md ("Unreleased" -> 0.2.0)
+#   bash packaging/release.sh bump 0.2.0     # isoscope/__init__.py and CHANGELOG.md ("Unreleased" -> 0.2.0)
 #   bash packaging/release.sh build          # dist/isoscope-V.tar.gz and dist/isoscope-V-py3-none-any.whl
 #   bash packaging/release.sh check [--reuse-env PY]   # contents, then a fresh venv: install, train a part
 #
@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 
 die() { echo "release.sh: error: $*" >&2; exit 2; }
-version() { sed -n 's/^__version__ = "\(.*\)"$/\1/p' core/__init__.py; }
+version() { sed -n 's/^__version__ = "\(.*\)"$/\1/p' isoscope/__init__.py; }
 
 bump() {
   local new=${1:-}
@@ -23,16 +23,16 @@ bump() {
   old=$(version)
   if [ "$new" = "$old" ] && grep -q "^## $new\b" CHANGELOG.md; then die "$new is already released"; fi
   grep -q '^## Unreleased' CHANGELOG.md || die "CHANGELOG.md has no '## Unreleased' section to release"
-  sed -i "s/^__version__ = \".*\"$/__version__ = \"$new\"/" core/__init__.py
+  sed -i "s/^__version__ = \".*\"$/__version__ = \"$new\"/" isoscope/__init__.py
   sed -i "s/^## Unreleased.*$/## Unreleased\n\n## $new - $(date +%Y-%m-%d)/" CHANGELOG.md
-  echo "release.sh: $old -> $new; review CHANGELOG.md, then commit core/__init__.py and CHANGELOG.md"
+  echo "release.sh: $old -> $new; review CHANGELOG.md, then commit isoscope/__init__.py and CHANGELOG.md"
 }
 
 build() {
   command -v git >/dev/null || die "git is needed"
   "$PY" -c 'import build' 2>/dev/null || die "$PY has no 'build' module (pip install build)"
-  if ! git diff --quiet HEAD -- core/__init__.py CHANGELOG.md pyproject.toml; then
-    die "commit core/__init__.py, CHANGELOG.md and pyproject.toml first: the release is built from HEAD"
+  if ! git diff --quiet HEAD -- isoscope/__init__.py CHANGELOG.md pyproject.toml; then
+    die "commit isoscope/__init__.py, CHANGELOG.md and pyproject.toml first: the release is built from HEAD"
   fi
   local v tmp
   v=$(version)
@@ -62,8 +62,9 @@ check() {
 import sys, tarfile, zipfile
 wheel, sdist, version = sys.argv[1:]
 names = set(zipfile.ZipFile(wheel).namelist())
-need = ["resources/parts/sphere.stl", "resources/parts/bracket.stl", "resources/icons/isoscope.svg",
-        "resources/icons/isoscope-256.png", "resources/icons/isoscope-16.png", "core/cli.py", "app/main.py"]
+need = ["isoscope/resources/parts/sphere.stl", "isoscope/resources/parts/bracket.stl", "isoscope/resources/icons/isoscope.svg",
+        "isoscope/resources/icons/isoscope-256.png", "isoscope/resources/icons/isoscope-16.png", "isoscope/core/cli.py",
+        "isoscope/app/main.py"]
 missing = [n for n in need if n not in names]
 meta = zipfile.ZipFile(wheel).read(f"isoscope-{version}.dist-info/entry_points.txt").decode()
 missing += [s for s in ("isoscope =", "isoscope-train =", "isoscope-inspect =") if s not in meta]
@@ -86,7 +87,7 @@ EOF
   fi
   "$venv/bin/isoscope-train" --version | grep -qx "isoscope-train $v" || die "isoscope-train --version is not $v"
   local part
-  part=$("$venv/bin/python" -c 'import resources; print(resources.sample_parts()[0])')
+  part=$("$venv/bin/python" -c 'from isoscope import resources; print(resources.sample_parts()[0])')
   "$venv/bin/isoscope-train" "$part" --preset tiny --device cpu --outputDir "$out" --quiet
   [ -f "$out/summary.json" ] || die "the trial run wrote no summary.json"
   echo "release.sh: a fresh environment installs $wheel and trains $(basename "$part"); ready to tag v$v"

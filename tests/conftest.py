@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,3 +27,57 @@ def sphere_stl() -> Path:
 @pytest.fixture
 def tet_triangles() -> np.ndarray:
     return tetrahedron()
+
+
+def _top_level_widgets() -> set[str]:
+    """The application's top-level widgets (none before any test has made a QApplication)."""
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    app = widgets.QApplication.instance() if widgets else None
+    if app is None:
+        return set()
+    from PySide6.QtCore import QEvent
+
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)  # what deleteLater() asked for
+    app.processEvents()
+    gc.collect()  # a closed window's parentless popups (pyqtgraph's menus) go with its Python objects
+    return {f"{type(w).__name__} {w.objectName()!r} at {id(w):#x}" for w in app.topLevelWidgets()}
+
+
+BEFORE = pytest.StashKey[tuple[set[threading.Thread], set[str]]]()
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item):  # type: ignore[no-untyped-def]
+    item.stash[BEFORE] = (set(threading.enumerate()), _top_level_widgets())
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True  # its traceback keeps the test's objects alive: no leak check then
+    return report
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """Fail a test that leaves a top-level widget or a Python thread behind (a window's close stops all).
+
+    Runs after every fixture's teardown and pytest-qt's closing of the test's widgets. Threads get a
+    bounded join first: a thread that is ending (a reaped worker's queue feeder) may finish.
+    """
+    result = yield
+    if BEFORE not in item.stash or item.stash.get(FAILED, False):
+        return result
+    threads, widgets = item.stash[BEFORE]
+    item.funcargs.clear()  # the fixtures' values: the last references to the test's widgets
+    left = [t for t in threading.enumerate() if t not in threads]
+    for t in left:
+        t.join(timeout=10)
+    leaked_threads = [t.name for t in left if t.is_alive()]
+    leaked_widgets = sorted(_top_level_widgets() - widgets)
+    assert not leaked_widgets, f"top-level widgets outlived the test: {leaked_widgets[:10]} ({len(leaked_widgets)})"
+    assert not leaked_threads, f"threads outlived the test: {leaked_threads}"
+    return result

@@ -25,21 +25,26 @@ TIMEOUT_MS = 90_000
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture(scope="module")
-def window(qapp, tmp_path_factory):
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """A fresh window per test with the sphere and the tiny preset on the CPU; pytest-qt closes it."""
     from isoscope.app.main_window import MainWindow
 
-    isolate_settings(tmp_path_factory.mktemp("qsettings"))
-    runs = tmp_path_factory.mktemp("runs")
-    w = MainWindow(runs_root=runs, lazy_viewport=False)
+    isolate_settings(tmp_path / "qsettings")
+    w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
+    qtbot.addWidget(w)
     w.show()
     assert w.setup.set_part(SPHERE)
     w.setup.apply_preset("tiny")
     assert w.setup.set_device("cpu")
-    yield w
-    w.close()
-    w.deleteLater()
-    qapp.processEvents()
+    return w
+
+
+def run_to_the_end(window, qtbot) -> Path:
+    """Start the set-up job and wait for it to finish; its run directory."""
+    assert window.start()
+    qtbot.waitUntil(lambda: window.client.state == "Finished", timeout=TIMEOUT_MS)
+    return window.client.run_dir
 
 
 def _fit_points(w) -> int:
@@ -127,15 +132,13 @@ def test_crash_is_reported_and_a_new_run_works(window, qtbot):
     assert len(window.plots.train[0]) >= 2  # the curves so far are kept
     assert window.act_start.isEnabled()
     window.setup.apply_preset("tiny")
-    assert window.start()
-    qtbot.waitUntil(lambda: window.client.state == "Finished", timeout=TIMEOUT_MS)
+    run_to_the_end(window, qtbot)
     window.plots.refresh()
     x, _ = window.plots.train_curve.getData()
     assert x is not None and len(x) >= 3
     assert window.plots._epoch_bars and window.plots.epochs
     qtbot.waitUntil(lambda: _fit_points(window) > 100, timeout=10_000)
     assert not window.banner.isVisible()
-    window.last_finished_run = window.client.run_dir
 
 
 def test_stop_a_run(window, qtbot):
@@ -151,7 +154,6 @@ def test_stop_a_run(window, qtbot):
     summary = json.loads((window.client.run_dir / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["epochs"] < 400
     qtbot.waitUntil(lambda: window.client.pid is None, timeout=15_000)  # the serving loop ended too
-    window.setup.apply_preset("tiny")
 
 
 def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
@@ -187,7 +189,6 @@ def test_cpu_training_draws_once_a_frame_and_input_makes_it_live(window, qtbot):
     assert window.client.state == "Finished"
     assert not pacer.gated and window.client._interval_ms == LIVE_FRAME_MS
     pacer.set_cpu_frame_ms(AUTO)
-    window.setup.apply_preset("tiny")
 
 
 def test_auto_interval_keeps_the_budget_and_its_bounds():
@@ -226,7 +227,6 @@ def test_cpu_training_paces_the_window_to_its_cpu_budget(window, qtbot):
     finally:
         window.stop_job()
         qtbot.waitUntil(lambda: not window.client.is_active(), timeout=TIMEOUT_MS)
-    window.setup.apply_preset("tiny")
 
 
 def test_viewport_is_composed_apart_from_the_window(qapp, qtbot, tmp_path):
@@ -256,9 +256,7 @@ def test_viewport_is_composed_apart_from_the_window(qapp, qtbot, tmp_path):
 
 
 def test_open_past_run_replays_curves_timings_and_mesh(window, qtbot, tmp_path):
-    run_dir = getattr(window, "last_finished_run", None)
-    if run_dir is None:
-        pytest.skip("needs the finished run of test_crash_is_reported_and_a_new_run_works")
+    run_dir = run_to_the_end(window, qtbot)
     window.runs.refresh()
     assert str(run_dir) in window.runs.run_paths()
     window.plots.reset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,22 @@ def test_ascii_and_binary_read_the_same(tmp_path):
     a = load_part(write_ascii_stl(tmp_path / "a.stl", tet))
     b = load_part(write_binary_stl(tmp_path / "b.stl", tet))
     assert np.allclose(a.vertices, b.vertices) and (a.faces == b.faces).all() and len(a.faces) == 4
+
+
+def test_the_window_without_a_display_says_so_and_exits_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([str(Path(sys.executable).parent / "isoscope")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("isoscope: no display: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "xvfb-run" in proc.stderr and "isoscope-train" in proc.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(sphere_stl):
+    """The reader has gone before the report is printed (as `| head -0` would): no traceback."""
+    cmd = [str(Path(sys.executable).parent / "isoscope-inspect"), str(sphere_stl), "--json", "--resolution", "32"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads: the first write of the report fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert err == "", err

@@ -122,7 +122,7 @@ class SplatJob(JobBase):
         c = self.cfg.splat
         n_poses = len(self.train_cams)
         running = torch.zeros((), device=self.device)
-        count, last_live, live_cost = 0, time.perf_counter(), 0.0
+        count, last_live, live_cost, refreshed = 0, time.perf_counter(), 0.0, False
         epoch_mark = (self.timer.snapshot(), time.perf_counter())
         log_every = max(1, self.cfg.train.log_every)
         for _ in range(c.steps):
@@ -145,11 +145,12 @@ class SplatJob(JobBase):
             if epoch > self.epoch or self.step == c.steps:
                 self.epoch = max(epoch, self.epoch)
                 epoch_mark = self.close_epoch(*epoch_mark)
-            if time.perf_counter() - last_live >= max(LIVE_EVERY_S, live_cost / LIVE_SHARE) and self.step < c.steps:
-                t0 = time.perf_counter()
+            due = time.perf_counter() - last_live >= max(LIVE_EVERY_S, live_cost / LIVE_SHARE)
+            if self.step < c.steps and (due or (not refreshed and self.step == c.steps // 2)):
+                t0 = time.perf_counter()  # a live refresh when due, and at least one by half-way
                 self.publish(final=False)
                 last_live = time.perf_counter()
-                live_cost = last_live - t0
+                live_cost, refreshed = last_live - t0, True
 
     def densify(self) -> None:
         with self.timer.phase("densify"):
