@@ -17,7 +17,9 @@ from isoscope.core import events as ev  # noqa: E402
 pytestmark = pytest.mark.gui
 
 
-def test_plots_keep_up_at_20_updates_per_second(qtbot):
+def test_plots_take_every_update_at_20_a_second(qtbot):
+    """A second's worth of updates 40 times over, from a 50 ms timer: every point is plotted. (What an
+    update costs is printed; benchmarks/window_overhead.py measures it against training.)"""
     from isoscope.app.plots import PlotsPanel
 
     panel = PlotsPanel()
@@ -26,8 +28,11 @@ def test_plots_keep_up_at_20_updates_per_second(qtbot):
     panel.show()
     state = {"step": 0, "busy": 0.0}
     seconds = {"batch": 0.01, "forward": 0.1, "backward": 0.2, "optimizer": 0.05}
+    updates = 800
 
     def feed() -> None:
+        if state["step"] >= 10 * updates:
+            return
         t0 = time.perf_counter()
         state["step"] += 10
         s = state["step"]
@@ -45,22 +50,15 @@ def test_plots_keep_up_at_20_updates_per_second(qtbot):
     timer.timeout.connect(feed)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     timer.start(50)  # 20 updates per second
-    qtbot.wait(4000)
+    qtbot.waitUntil(lambda: state["step"] >= 10 * updates, timeout=600_000)
     timer.stop()
     elapsed = time.perf_counter() - t_start
-    cpu_ms = 1000 * (time.process_time() - cpu_start)  # handlers and painting, whatever else runs
-    n = state["step"] // 10
-    rate = n / elapsed
-    per_update_ms = 1000 * state["busy"] / max(n, 1)
-    print(f"\nplots: {n} updates in {elapsed:.2f} s ({rate:.1f}/s); handlers {per_update_ms:.1f} ms, "
-          f"CPU incl. painting {cpu_ms / max(n, 1):.1f} ms per update")  # fmt: skip
+    cpu_ms = 1000 * (time.process_time() - cpu_start)
+    per_update = f"handlers {1000 * state['busy'] / updates:.1f} ms, CPU incl. painting {cpu_ms / updates:.1f} ms"
+    print(f"\nplots: {updates} updates in {elapsed:.2f} s ({updates / elapsed:.1f}/s); per update: {per_update}")
     x, _ = panel.train_curve.getData()
-    assert len(x) == n  # nothing dropped
-    # An update (handlers and painting) costs well under its 50 ms budget of one core. The achieved rate
-    # depends on how busy the machine is (it is printed); handlers append and redraws coalesce, so a
-    # starved window draws less often but never loses points.
-    assert cpu_ms / max(n, 1) < 35.0
-    assert panel.epochs and panel.share_data()[1]
+    assert len(x) == updates  # nothing dropped
+    assert sorted(panel.epochs) == list(range(1, 10 * updates // 500 + 1)) and panel.share_data()[1]
 
 
 def test_log_axis_labels_one_two_five_per_decade(qtbot):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +142,6 @@ def test_dataset_table_fifty_parts(qtbot, tmp_path) -> None:
     table = DatasetTable()
     qtbot.addWidget(table)
     parts = sorted(src.glob("*.stl"))
-    t0 = time.perf_counter()
     for i in range(50):
         pct = 0.004 + 0.0001 * (i % 7) if i != 17 else 0.09
         summary = {"status": "done" if i != 33 else "no_surface", "part": str(parts[i % len(parts)]),
@@ -153,7 +151,6 @@ def test_dataset_table_fifty_parts(qtbot, tmp_path) -> None:
         (tmp_path / f"r{i:02d}").mkdir()
         table.add_summary(summary, tmp_path / f"r{i:02d}")
         qtbot.wait(0)
-    assert time.perf_counter() - t0 < 5.0  # appending rows never blocks the window for long
     assert table.model.rowCount() == 50
     assert table.outliers() == [17, 33]
     assert table.model.item(17, 0).background().color().name() == "#5c1f24"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from isoscope.core.timing import PhaseTimer, epoch_breakdown, top_level
 
 
 def test_phases_add_up_to_wall_time():
+    """Nested phases count in their parent; top-level phases never add up to more than the wall time;
+    an interval holds only what ran since the last one. (Sleeps bound the times from below only.)"""
     t = PhaseTimer("cpu")
     with t.phase("sample"):
         with t.phase("sample.sdf"):
@@ -15,14 +19,15 @@ def test_phases_add_up_to_wall_time():
     with t.phase("forward"):
         time.sleep(0.03)
     snap = t.snapshot()
-    assert 0.015 < snap["sample.sdf"] <= snap["sample"]
+    assert 0.0195 <= snap["sample.sdf"] <= snap["sample"] and snap["forward"] >= 0.0295
     assert sum(top_level(snap).values()) <= t.wall() + 1e-3
-    assert sum(top_level(snap).values()) > 0.9 * t.wall()
     first, wall = t.interval()
+    assert set(first) == {"sample", "sample.sdf", "forward"} and first["forward"] == snap["forward"]
     with t.phase("forward"):
         time.sleep(0.01)
     second, _ = t.interval()
-    assert set(second) == {"forward"} and 0.005 < second["forward"] < first["forward"]
+    assert set(second) == {"forward"} and second["forward"] >= 0.0095
+    assert t.snapshot()["forward"] == pytest.approx(snap["forward"] + second["forward"])
 
 
 def test_epoch_breakdown_format():
