@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from isoscope.core import config as C
@@ -34,10 +33,14 @@ from isoscope.core.sdf.network import build_model
 from isoscope.core.sdf.packed import PackedMLP
 from isoscope.core.sdf.reconstruct import evaluate_grid, extract_surface
 from isoscope.core.sdf.sampling import draw_training_set, uniform_points
-from isoscope.core.sdf.step import EagerStep, captured_step, make_adam, set_precision
+from isoscope.core.sdf.scalers import make_scaler
+from isoscope.core.sdf.seed_style import seed_style
+from isoscope.core.sdf.step import make_adam, set_precision
+from isoscope.core.sdf.train import PartsStep
 from isoscope.core.timing import PhaseTimer
+from isoscope.resources import HERE as RESOURCES
 
-DEFAULT_PART = Path(__file__).resolve().parents[1] / "resources" / "parts" / "bracket.stl"
+DEFAULT_PART = RESOURCES / "parts" / "bracket.stl"
 
 
 def machine(dev: torch.device) -> str:
@@ -78,28 +81,21 @@ def gemm_flops(dev: torch.device, precision: str = "fp32") -> float:
 def train_step_fn(
     model: PackedMLP, x: torch.Tensor, y: torch.Tensor, cfg: C.RunConfig, dev: torch.device
 ) -> Callable[[], None]:
-    """One training step of the job's network on (x, y), as the job runs it: a replayed CUDA graph on
-    CUDA (unless the preset turns graphs off), eager on the CPU; batches walk a fixed permutation."""
+    """One training step of the job's network on (x, y) through the job's own step (its loss, learning
+    rate, precision, scaler and CUDA graph); batches walk a fixed permutation."""
     set_precision(dev, cfg.train.precision)
-    opt = make_adam(model.parameters(), 1e-3)
+    scaler = make_scaler(cfg.train.scaler).fit(y)
+    lo, hi = scaler.transform(torch.tensor([-cfg.train.clamp, cfg.train.clamp], device=dev, dtype=torch.float32))
+    data = (x[None], scaler.transform(y)[None], lo.reshape(1, 1), hi.reshape(1, 1))
+    step = PartsStep(model, make_adam(model.parameters(), cfg.train.learning_rate), data, cfg.train, PhaseTimer(dev))
     b, n = cfg.train.batch_size, x.shape[0]
-    bf16 = cfg.train.precision == "bf16"
-    running = torch.zeros((), device=dev)
-
-    def loss_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
-            loss = torch.mean(torch.abs(model(x[idx]).float() - y[idx]))
-        return loss, loss
-
-    perm = torch.randperm(n, device=dev)
+    perm = torch.randperm(n, device=dev)[None]
     batches = max(n // b, 1)
-    graph = captured_step(opt, loss_of, running, (b,), cfg.train.cuda_graph, n, PhaseTimer(dev))
-    step = graph or EagerStep(opt, loss_of, running)
     k = 0
 
     def run() -> None:
         nonlocal k
-        step(perm[(k % batches) * b : (k % batches + 1) * b])
+        step(perm[:, (k % batches) * b : (k % batches + 1) * b])
         k += 1
 
     return run
@@ -162,46 +158,6 @@ def end_to_end(part_path: Path, cfg: C.RunConfig) -> dict[str, Any]:
     core += phases.get("reconstruct", 0.0)
     return {"wall_s": wall, "sample_train_reconstruct_s": core, "chamfer_l1": summary.get("chamfer_l1"),
             "phases_s": phases}  # fmt: skip
-
-
-def seed_style(part_path: Path, cfg: C.RunConfig, dev: torch.device) -> dict[str, Any]:
-    """Sampling, training and reconstruction the way the seed trainer did them (see module doc)."""
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
-    part = load_part(part_path)
-    t0 = time.perf_counter()
-    cpu_sdf = MeshSDF(part.normalised_vertices, part.faces, "cpu")
-    rng = np.random.default_rng(0)
-    n = cfg.sampling.num_points
-    pool = rng.uniform(-1, 1, (int(n / cfg.sampling.pool_ratio), 3)).astype(np.float32)
-    dist = cpu_sdf(torch.from_numpy(pool)).numpy()
-    w = np.exp(-cfg.sampling.importance_weight * np.abs(dist))
-    idx = rng.choice(len(pool), size=n, replace=True, p=w / w.sum())
-    x = pool[idx]
-    y = cpu_sdf(torch.from_numpy(x)).numpy()  # the seed queried the drawn points again
-    t_sample = time.perf_counter() - t0
-    torch.manual_seed(0)
-    model = build_model(cfg.model).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.learning_rate, foreach=False)
-    b = cfg.train.batch_size
-    t1 = time.perf_counter()
-    for _ in range(cfg.train.epochs):
-        for i in range(0, n, b):  # no shuffling
-            xb = torch.from_numpy(x[i : i + b]).to(dev)
-            yb = torch.from_numpy(y[i : i + b]).to(dev)
-            loss = torch.mean(torch.abs(model(xb) - yb))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            loss.item()  # read back every step
-    sync()
-    t_train = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    with torch.no_grad():
-        vol = evaluate_grid(lambda p: model(p), cfg.recon.resolution, dev, cfg.recon.chunk).cpu()
-    extract_surface(vol)
-    t_recon = time.perf_counter() - t2
-    return {"sampling_s": t_sample, "train_s": t_train, "reconstruction_s": t_recon,
-            "sample_train_reconstruct_s": t_sample + t_train + t_recon}  # fmt: skip
 
 
 def report(res: dict[str, Any]) -> str:

@@ -1,15 +1,14 @@
 """The SDF fitting job: setup, train, validate, save, reconstruct, measure, summarise.
 
 Shape follows a plain trainer: ``setup`` loads and samples (all training data resident on the device,
-the "pre-encoded" cache of seed 000), ``train`` runs epochs of ``train_iteration`` over a fresh
-permutation, ``validate`` measures held-out points, ``save_checkpoint`` writes model.pt (weights,
+the "pre-encoded" cache of seed 000), ``train`` runs the one training loop (:mod:`isoscope.core.sdf.train`)
+as a group of one, ``validate`` measures held-out points, ``save_checkpoint`` writes model.pt (weights,
 scaler, normalisation, config) before ``reconstruct`` runs marching cubes. No host synchronisation
 happens inside the step loop except every ``log_every`` steps to read the loss back.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,9 @@ from isoscope.core.sdf.reconstruct import (
 )
 from isoscope.core.sdf.sampling import draw_training_set, validation_sets
 from isoscope.core.sdf.scalers import make_scaler
-from isoscope.core.sdf.step import captured_step, make_adam, set_precision
-from isoscope.core.timing import epoch_breakdown, top_level
+from isoscope.core.sdf.step import autocast, make_adam, set_precision
+from isoscope.core.sdf.train import part_losses, train_parts
+from isoscope.core.timing import top_level
 
 
 class SDFJob(JobBase):
@@ -123,87 +123,18 @@ class SDFJob(JobBase):
         self.emit(ev.Artifact("points", str(path), {"count": int(len(pts))}))
 
     # ----------------------------------------------------------------- training
-    def loss_fn(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        kind = self.cfg.train.loss
-        if kind == "l2":
-            return torch.mean((pred - target) ** 2)
-        if kind == "clamped":
-            lo, hi = self.clamp_range[0], self.clamp_range[1]
-            return torch.mean(torch.abs(pred.clamp(lo, hi) - target.clamp(lo, hi)))
-        return torch.mean(torch.abs(pred - target))
+    def val_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The training loss of scaled predictions and targets (N,)."""
+        lo, hi = self.clamp_range[:1, None], self.clamp_range[1:, None]
+        return part_losses(self.cfg.train.loss, pred[None], target[None], lo, hi)[0]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled signed distance (normalised units) of points x, no grad."""
-        with torch.no_grad(), self.autocast():
+        with torch.no_grad(), autocast(self.device, self.cfg.train.precision):
             return self.scaler.inverse(self.net(x).float())
 
-    def autocast(self):
-        on = self.cfg.train.precision == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on, cache_enabled=False)
-
-    def train_iteration(self, idx: torch.Tensor) -> torch.Tensor:
-        t = self.timer
-        with t.phase("batch"):
-            xb, yb = self.X[idx], self.Y[idx]
-        with t.phase("forward"):
-            loss = self._loss(xb, yb)
-        with t.phase("backward"):
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-        with t.phase("optimizer"):
-            self.opt.step()
-        return loss.detach()
-
-    def _loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        """The forward pass and the loss of one batch (eager and captured steps alike)."""
-        with self.autocast():
-            return self.loss_fn(self.net(xb).float(), yb)
-
-    def _loss_of(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The graph step's body up to the loss (gather and forward)."""
-        loss = self._loss(self.X[idx], self.Y[idx])
-        return loss, loss
-
     def train(self) -> None:
-        cfg, dev = self.cfg, self.device
-        n, b = self.X.shape[0], cfg.train.batch_size
-        steps_per_epoch = math.ceil(n / b)
-        self.total_steps = steps_per_epoch * cfg.train.epochs
-        running = torch.zeros((), device=dev)
-        count = 0
-        graph = captured_step(self.opt, self._loss_of, running, (b,), cfg.train.cuda_graph, n, self.timer)
-        self._t_train = time.perf_counter()
-        for epoch in range(1, cfg.train.epochs + 1):
-            epoch_start = self.timer.snapshot()
-            wall0 = time.perf_counter()
-            if cfg.sampling.resample_every_epoch and epoch > 1:
-                self.resample()
-            with self.timer.phase("batch"):
-                perm = torch.randperm(n, device=dev, generator=self.gen)
-            for i in range(steps_per_epoch):
-                if self.handle_commands():
-                    return
-                with self.profile_step():
-                    if graph is None:
-                        running += self.train_iteration(perm[i * b : (i + 1) * b])
-                    else:
-                        with self.timer.phase("step"):
-                            graph(perm[i * b : (i + 1) * b])
-                count += 1
-                self.step += 1
-                self.samples += min(b, n - i * b)
-                if count >= cfg.train.log_every or i == steps_per_epoch - 1:
-                    loss = float(running) / count  # the one read-back per log_every steps
-                    running.zero_()
-                    count = 0
-                    self.report_training(epoch, loss, force=i == steps_per_epoch - 1)
-            self.epoch = epoch
-            self.validate(epoch)
-            seconds = {k: v - epoch_start.get(k, 0.0) for k, v in self.timer.snapshot().items()}
-            wall = time.perf_counter() - wall0
-            self.emit(ev.PhaseTimes("epoch", epoch, top_level(seconds), wall))
-            self.epoch_tables.append({"epoch": epoch, "seconds": seconds, "wall_s": wall})
-            self.log(epoch_breakdown(epoch, top_level(seconds), wall))
+        train_parts([self])
 
     def resample(self) -> None:
         with self.timer.phase("sample"):
@@ -232,7 +163,7 @@ class SDFJob(JobBase):
                 pred = self.predict(x)
                 err = (pred - y).abs()
                 values[f"val_{kind}_sdf_mae"] = float(err.mean())
-                losses.append(self.loss_fn(self.scaler.transform(pred), self.scaler.transform(y)))
+                losses.append(self.val_loss(self.scaler.transform(pred), self.scaler.transform(y)))
                 if kind != "surface":
                     values[f"val_{kind}_sign_acc"] = float(((pred < 0) == (y < 0)).float().mean())
             x, y = self.val["uniform"]

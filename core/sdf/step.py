@@ -15,6 +15,7 @@ The optimiser is :class:`FlatAdam`, whose state lives in three flat buffers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import torch
 
@@ -99,6 +100,25 @@ class FlatAdam:
         self.flat.sub_(st["exp_avg"] / denom * (self.lr / bias1))
 
 
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """bf16 autocast under "bf16" (training and inference alike); a no-op for fp32 and tf32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
+
+
+def optimise(
+    opt: FlatAdam, loss: torch.Tensor, timer: PhaseTimer | None = None, set_to_none: bool | None = True
+) -> None:
+    """Backward and Adam for one batch's loss: the one place an SDF network's optimiser steps, eager or
+    inside a captured graph. With a ``timer``, backward and optimizer are timed apart. ``set_to_none``:
+    how gradients are zeroed first (None: not at all, as inside a graph, whose backward writes them)."""
+    with timer.phase("backward") if timer else nullcontext():
+        if set_to_none is not None:
+            opt.zero_grad(set_to_none=set_to_none)
+        loss.backward()
+    with timer.phase("optimizer") if timer else nullcontext():
+        opt.step()
+
+
 def make_adam(params, lr: float) -> FlatAdam:
     """The optimiser of every SDF fit, graph or eager, CPU or CUDA: one update rule everywhere, so a
     captured step trains exactly as an eager one."""
@@ -113,10 +133,7 @@ class EagerStep:
 
     def __call__(self, idx: torch.Tensor) -> None:
         loss, value = self.loss_of(idx)
-        # Gradients are zeroed in place: under a graph they are the graph's own buffers.
-        self.opt.zero_grad(set_to_none=False)
-        loss.backward()
-        self.opt.step()
+        optimise(self.opt, loss, set_to_none=False)  # in place: under a graph they are the graph's own buffers
         self.running += value.detach()
 
 
@@ -140,8 +157,7 @@ class GraphStep:
 
     def _body(self) -> None:
         loss, value = self.loss_of(self.idx)
-        loss.backward()
-        self.opt.step()
+        optimise(self.opt, loss, set_to_none=None)
         self.running += value.detach()
 
     def _buffers(self) -> list[torch.Tensor]:
