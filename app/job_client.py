@@ -1,7 +1,7 @@
 """The window's handle on one worker process: start, command, stop, kill, and typed Qt signals.
 
 A :class:`JobClient` owns at most one live job process at a time, started fresh per job from
-``multiprocessing.get_context("spawn")`` with ``isoscope.core.worker.worker_main`` as the target. A QTimer drains
+``multiprocessing.get_context("spawn")`` with ``isoscope.core.worker.worker_process`` as the target. A QTimer drains
 the event queue every ``poll_ms`` milliseconds in batches and re-emits each event as a typed signal, so
 nothing here ever blocks the event loop. Torch-free: the worker imports the engine, never this process.
 """
@@ -131,7 +131,7 @@ class JobClient(QObject):
         return self._state in JobState.ACTIVE
 
     def start(self, part: str, cfg: RunConfig, run_dir: str | Path) -> None:
-        from isoscope.core.worker import worker_main  # torch-free at import time
+        from isoscope.core.worker import worker_process  # torch-free at import time
 
         self._retire_current()
         self.run_dir = Path(run_dir)
@@ -139,8 +139,8 @@ class JobClient(QObject):
         self._stop_requested = False
         self._stop_deadline = None
         self._cmd_q, self._evt_q = self._ctx.Queue(), self._ctx.Queue()
-        args = (str(part), to_dict(cfg), str(run_dir), self._cmd_q, self._evt_q, True)
-        self._proc = self._ctx.Process(target=worker_main, args=args, name="isoscope-worker", daemon=True)
+        args = (str(part), to_dict(cfg), str(run_dir), self._cmd_q, self._evt_q)
+        self._proc = self._ctx.Process(target=worker_process, args=args, name="isoscope-worker", daemon=True)
         self._set_state(JobState.STARTING)
         self._proc.start()
         self._timer.start()

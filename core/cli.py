@@ -18,9 +18,8 @@ from typing import Any
 
 from isoscope import __version__
 from isoscope.core import config as C
+from isoscope.core.failure import EXIT_BAD_INPUT, exit_status
 from isoscope.core.mesh.part import PartError
-
-EXIT_BAD_INPUT = 2
 
 
 class UsageError(Exception):
@@ -93,7 +92,7 @@ def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
 def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool, loaded: Any = None) -> dict[str, Any]:
     """Run one job in this process with the terminal as its sink; return its summary."""
     from isoscope.core.console import TerminalSink
-    from isoscope.core.failure import failure_event, write_failed_summary
+    from isoscope.core.failure import job_failed
     from isoscope.core.job import Reporter, make_job
 
     sink = TerminalSink(quiet=quiet)
@@ -105,10 +104,7 @@ def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool, loaded: An
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - reported as a failed part
-        failed = failure_event(exc)
-        write_failed_summary(run_dir, str(part), failed)
-        reporter.emit(failed)
-        return {"status": "failed", "part": str(part), "error": failed.message, "user_error": not failed.traceback}
+        return job_failed(exc, run_dir, str(part), reporter.emit)
     finally:
         sink.close()
         reporter.close()
@@ -140,7 +136,7 @@ def train_main(argv: list[str] | None = None) -> int:
     summary = run_one(path, cfg, run_dir, args.quiet, part)
     if summary.get("status") == "failed":
         print(f"{parser.prog}: error: {summary['error']}", file=sys.stderr)
-        return EXIT_BAD_INPUT if summary.get("user_error") else 1
+        return exit_status([summary])
     print(f"run directory: {run_dir}")
     if summary.get("status") == "no_surface":
         print(f"{parser.prog}: warning: {summary.get('advice', 'no surface')}", file=sys.stderr)

@@ -1,14 +1,19 @@
-"""What a job's failure becomes: the Failed event for the window and the terminal, and the failed summary.
+"""The one failure path of a job: an exception becomes the Failed event, the failed summary and an exit status.
 
-Torch-free: the command line, the worker and a folder run all import it before any job exists.
+``job_failed`` is called by the worker (the window's jobs), the command line and the folder run alike.
+Torch-free: they all import it before any job exists.
 """
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from isoscope.core import events as ev
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -30,8 +35,22 @@ def failure_event(exc: BaseException) -> ev.Failed:
     return ev.Failed(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, traceback.format_exc())
 
 
-def write_failed_summary(run_dir: Path, part: str, failed: ev.Failed) -> None:
+def job_failed(exc: BaseException, run_dir: Path, part: str, emit: Callable[[Any], None]) -> dict[str, Any]:
+    """Emit the Failed event for ``exc`` and write the failed summary (unless the job wrote its own);
+    returns that summary. ``bad_input`` marks a message meant for the user as it is (exit status 2)."""
     from isoscope.core.runs.rundir import SUMMARY, write_json_atomic
 
-    if not (run_dir / SUMMARY).exists():
-        write_json_atomic(run_dir / SUMMARY, {"status": "failed", "part": part, "error": failed.message})
+    failed = failure_event(exc)
+    summary = {"status": "failed", "part": part, "error": failed.message, "bad_input": not failed.traceback}
+    if not (Path(run_dir) / SUMMARY).exists():
+        write_json_atomic(Path(run_dir) / SUMMARY, summary)
+    emit(failed)
+    return summary
+
+
+def exit_status(summaries: list[dict[str, Any]]) -> int:
+    """0 when every run ended well, 2 when each failure was bad input, else 1 (a run failed)."""
+    failed = [s for s in summaries if s.get("status") == "failed"]
+    if not failed:
+        return EXIT_OK
+    return EXIT_BAD_INPUT if all(s.get("bad_input") for s in failed) else EXIT_FAILED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,16 @@ class BatchingSink:
             self.put(batch)
 
 
-def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any, serve: bool = True) -> None:
-    """Run the job; afterwards answer slice/probe/reconstruct requests until Stop or the parent leaves."""
+def worker_process(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) -> None:
+    """The target of the window's worker process: its exit status is the job's (0, 1 failed, 2 bad input)."""
+    sys.exit(worker_main(part, cfg_dict, run_dir, cmd_q, evt_q))
+
+
+def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any, serve: bool = True) -> int:
+    """Run the job; afterwards answer slice/probe/reconstruct requests until Stop or the parent leaves.
+    Returns the exit status of the job (see :func:`isoscope.core.failure.exit_status`)."""
     from isoscope.core.config import from_dict
-    from isoscope.core.failure import failure_event, write_failed_summary
+    from isoscope.core.failure import exit_status, job_failed
     from isoscope.core.job import Reporter, make_job
 
     parent = os.getppid()
@@ -87,15 +94,13 @@ def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any,
         return drain(cmd_q) if os.getppid() == parent else [ev.Stop()]
 
     reporter = Reporter(path, sink, commands)
-    job = None
+    job, status = None, 0
     try:
         job = make_job(part, from_dict(cfg_dict), path, reporter)
         sink.max_delay_s = CPU_BATCH_S if job.device.type == "cpu" else 0.0
         job.run()
     except BaseException as exc:  # noqa: BLE001 - everything becomes a Failed event
-        failed = failure_event(exc)
-        write_failed_summary(path, part, failed)
-        reporter.emit(failed)
+        status = exit_status([job_failed(exc, path, part, reporter.emit)])
         serve = False
     try:
         while serve and job is not None:
@@ -114,3 +119,4 @@ def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any,
     finally:
         sink.flush()
         reporter.close()
+    return status

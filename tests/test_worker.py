@@ -14,7 +14,7 @@ import pytest
 
 from isoscope.core import config as C
 from isoscope.core import events as ev
-from isoscope.core.worker import worker_main
+from isoscope.core.worker import worker_process
 
 from support import PARTS
 
@@ -23,7 +23,8 @@ class Worker:
     def __init__(self, part: Path, cfg: C.RunConfig, run_dir: Path) -> None:
         ctx = mp.get_context("spawn")
         self.cmd, self.evt = ctx.Queue(), ctx.Queue()
-        self.proc = ctx.Process(target=worker_main, args=(str(part), C.to_dict(cfg), str(run_dir), self.cmd, self.evt))
+        args = (str(part), C.to_dict(cfg), str(run_dir), self.cmd, self.evt)
+        self.proc = ctx.Process(target=worker_process, args=args)
         self.proc.start()
         self.seen: list[Any] = []
 
@@ -144,4 +145,4 @@ def test_bad_part_fails_with_a_message(tmp_path):
         assert isinstance(failed, ev.Failed) and "the file is empty" in failed.message and failed.traceback == ""
     finally:
         w.close()
-    assert w.proc.exitcode == 0 and np.all([not isinstance(e, ev.Finished) for e in w.seen])
+    assert w.proc.exitcode == 2 and np.all([not isinstance(e, ev.Finished) for e in w.seen])  # bad input

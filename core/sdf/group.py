@@ -38,7 +38,7 @@ def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
     The parts are read and checked side by side on the CPU first. A part that fails to load or set up is
     reported as failed (its summary says why) and the rest go on.
     """
-    from isoscope.core.failure import failure_event, write_failed_summary
+    from isoscope.core.failure import job_failed
 
     results: dict[int, dict[str, Any]] = {}
     ready: list[tuple[int, SDFJob]] = []
@@ -52,10 +52,7 @@ def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
             job.setup()
             ready.append((k, job))
         except Exception as exc:  # noqa: BLE001 - one part never stops the group
-            failed = failure_event(exc)
-            write_failed_summary(job.run_dir, job.part_path, failed)
-            job.emit(failed)
-            results[k] = {"status": "failed", "part": job.part_path, "error": failed.message}
+            results[k] = job_failed(exc, job.run_dir, job.part_path, job.emit)
     if ready:
         train_parts([job for _, job in ready])
     for k, job in ready:
