@@ -73,41 +73,32 @@ def config_from_args(args: argparse.Namespace) -> C.RunConfig:
     return cfg
 
 
-def find_parts(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".stl")
-
-
 def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
     """--outputDir itself when it is new or empty; else a fresh subfolder, so nothing is overwritten."""
+    from isoscope.core.runs.folder import fresh_dir
     from isoscope.core.runs.rundir import default_root, new_run_dir
 
-    if output is not None and (not output.exists() or (output.is_dir() and not any(output.iterdir()))):
-        output.mkdir(parents=True, exist_ok=True)
-        return output
-    if output is not None and not output.is_dir():
+    if output is not None and output.exists() and not output.is_dir():
         raise UsageError(f"--outputDir {output}: exists and is not a folder")
-    return new_run_dir(output if output is not None else default_root(), str(part), job)
+    return fresh_dir(output, part, job) if output is not None else new_run_dir(default_root(), str(part), job)
 
 
-def run_one(part: Path, cfg: C.RunConfig, run_dir: Path, quiet: bool, loaded: Any = None) -> dict[str, Any]:
-    """Run one job in this process with the terminal as its sink; return its summary."""
+def run_parts(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path], quiet: bool, loaded: Any = None
+              ) -> list[dict[str, Any]]:  # fmt: skip
+    """Fit parts in this process (alone: with the terminal as the sink; a group: quietly)."""
     from isoscope.core.console import TerminalSink
-    from isoscope.core.failure import job_failed
-    from isoscope.core.job import Reporter, make_job
+    from isoscope.core.job import Reporter, fit_parts
 
-    sink = TerminalSink(quiet=quiet)
-    reporter = Reporter(run_dir, sink)
+    sinks = [TerminalSink(quiet=quiet)] if len(parts) == 1 else [lambda event: None] * len(parts)
+    reporters = [Reporter(d, sink) for d, sink in zip(run_dirs, sinks, strict=True)]
     try:
-        job = make_job(str(part), cfg, run_dir, reporter)
-        job.part = loaded
-        return job.run()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - reported as a failed part
-        return job_failed(exc, run_dir, str(part), reporter.emit)
+        warn = lambda text: print(text, file=sys.stderr)  # noqa: E731
+        return fit_parts([str(p) for p in parts], cfg, run_dirs, reporters, warn, loaded)
     finally:
-        sink.close()
-        reporter.close()
+        for sink in sinks:
+            getattr(sink, "close", lambda: None)()
+        for r in reporters:
+            r.close()
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -133,7 +124,7 @@ def train_main(argv: list[str] | None = None) -> int:
         run_dir = choose_run_dir(output, path, cfg.job)
     except (UsageError, C.ConfigError, PartError) as exc:
         return _fail(parser.prog, str(exc))
-    summary = run_one(path, cfg, run_dir, args.quiet, part)
+    summary = run_parts([path], cfg, [run_dir], args.quiet, part)[0]
     if summary.get("status") == "failed":
         print(f"{parser.prog}: error: {summary['error']}", file=sys.stderr)
         return exit_status([summary])
@@ -144,45 +135,24 @@ def train_main(argv: list[str] | None = None) -> int:
 
 
 def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool) -> int:
-    from isoscope.core.runs.table import BatchTable
+    """The folder run (:class:`isoscope.core.runs.folder.FolderRun`) with its groups fitted in this process."""
+    from isoscope.core.runs.folder import FolderRun
 
-    parts = find_parts(folder)
-    if not parts:
+    root = choose_run_dir(output, folder, "batch")
+    run = FolderRun(folder, root, cfg.job, cfg.train.batch_parts)
+    if not run.parts:
         raise UsageError(f"{folder}: the folder holds no .stl files")
-    root = output if output is not None else Path(choose_run_dir(None, folder, "batch"))
-    table = BatchTable(root)
-    group = cfg.train.batch_parts if cfg.job == "sdf" else 1
-    for start in range(0, len(parts), group):
-        chunk = parts[start : start + group]
-        names = ", ".join(p.name for p in chunk)
-        print(f"[{start + 1}-{start + len(chunk)}/{len(parts)}] {names}", file=sys.stderr)
-        run_dirs = [choose_run_dir(root / part.stem, part, cfg.job) for part in chunk]
-        if len(chunk) == 1:
-            summaries = [run_one(chunk[0], cfg, run_dirs[0], quiet)]
-        else:
-            summaries = run_together(chunk, cfg, run_dirs)
-        for part, run_dir, summary in zip(chunk, run_dirs, summaries, strict=True):
-            table.add(part, run_dir, summary)
-    print(table.text())
-    print(f"batch summary: {table.csv_path} and {table.json_path}")
-    return 0 if table.all_ok() else 1
-
-
-def run_together(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path]) -> list[dict[str, Any]]:
-    """Fit several parts in one batched network (isoscope.core.sdf.group); a failing group falls back to one by one."""
-    from isoscope.core.job import Reporter
-    from isoscope.core.sdf.group import run_group
-    from isoscope.core.sdf.job import SDFJob
-
-    reporters = [Reporter(d, lambda event: None) for d in run_dirs]
-    try:
-        return run_group([SDFJob(str(p), cfg, d, r) for p, d, r in zip(parts, run_dirs, reporters, strict=True)])
-    except Exception as exc:  # noqa: BLE001 - e.g. out of memory for the whole group
-        print(f"batched group failed ({type(exc).__name__}: {exc}); fitting its parts one by one", file=sys.stderr)
-        return [run_one(p, cfg, d, True) for p, d in zip(parts, run_dirs, strict=True)]
-    finally:
-        for r in reporters:
-            r.close()
+    done = 0
+    for group in run.groups():
+        names = ", ".join(run.name(p) for p in group)
+        print(f"[{done + 1}-{done + len(group)}/{len(run.parts)}] {names}", file=sys.stderr)
+        run_dirs = [run.run_dir(p) for p in group]
+        for part, run_dir, summary in zip(group, run_dirs, run_parts(group, cfg, run_dirs, True), strict=True):
+            run.record(part, run_dir, summary)
+        done += len(group)
+    print(run.table.text())
+    print(f"batch summary: {run.table.csv_path} and {run.table.json_path}")
+    return 0 if run.table.all_ok() else 1
 
 
 def _fail(prog: str, message: str) -> int:

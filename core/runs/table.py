@@ -10,6 +10,7 @@ from typing import Any
 from isoscope.core.phases import TRAIN_PHASES
 from isoscope.core.runs.rundir import atomic_path, write_json_atomic
 
+BATCH_CSV, BATCH_JSON = "batch_summary.csv", "batch_summary.json"
 #: Seconds per phase group in the table: where a folder run's time goes (a group's training phases are
 #: shared evenly among its parts).
 PHASE_COLUMNS = {
@@ -31,12 +32,13 @@ class BatchTable:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.rows: list[dict[str, Any]] = []
-        self.csv_path = self.root / "batch_summary.csv"
-        self.json_path = self.root / "batch_summary.json"
+        self.csv_path = self.root / BATCH_CSV
+        self.json_path = self.root / BATCH_JSON
 
-    def add(self, part: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    def add(self, name: str, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+        """Add the row of the part called ``name`` (its path relative to the folder) and rewrite the files."""
         row = {
-            "part": part.name,
+            "part": name,
             "status": summary.get("status", "failed"),
             "chamfer_l1": summary.get("chamfer_l1"),
             "chamfer_l1_over_diagonal": summary.get("chamfer_l1_over_diagonal"),
