@@ -2,13 +2,12 @@
 
 :func:`install_inspector` builds the panels, shares the window's viewport and worker, and wires the
 window's signals: a started job inspects its part, slices and probes come back from the worker, a fitted
-mesh refreshes the error view, every finished part adds a dataset row, and a double click on a row
+mesh refreshes the error view, and a double click on a Dataset row (the window adds one per ended part)
 opens that run and its part in the inspector.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,6 @@ class InspectorDock(QDockWidget):
         c.slice_result.connect(self.slices.on_slice)
         c.point_probe.connect(self.inspector.on_probe)
         c.artifact.connect(self._on_artifact)
-        c.finished.connect(lambda e: self.dataset.add_summary(e.summary, str(c.run_dir or "")))
-        c.failed.connect(lambda e: self._add_ended(c.run_dir, "failed", e.message))
-        c.crashed.connect(lambda msg, _details: self._add_ended(c.run_dir, "crashed", msg))
         window.setup.part_changed.connect(self._on_part_changed)
         self.dataset.open_requested.connect(self.open_part)
         QTimer.singleShot(250, self._late_setup)  # after the first paint and the window's own viewport build
@@ -73,19 +69,6 @@ class InspectorDock(QDockWidget):
     def _on_artifact(self, a: ev.Artifact) -> None:
         if a.kind == "mesh":
             self.errors.update_error()
-
-    def _add_ended(self, run_dir: Path | None, status: str, message: str) -> None:
-        if run_dir is None:
-            return
-        summary: dict[str, Any] = {"status": status, "error": message}
-        for name in ("summary.json", "config.json"):
-            try:
-                doc = json.loads((Path(run_dir) / name).read_text())
-                summary.setdefault("part", doc.get("part"))
-            except (OSError, ValueError):
-                continue
-        summary["status"] = status
-        self.dataset.add_summary(summary, str(run_dir))
 
     def open_part(self, part: str, run_dir: str) -> None:
         """Open a dataset row: the run's curves and mesh in the window, its part in the inspector."""

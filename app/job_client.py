@@ -47,6 +47,7 @@ _TYPED = {
     ev.Log: "log",
     ev.SliceResult: "slice_result",
     ev.PointProbe: "point_probe",
+    ev.PartResult: "part_result",
     ev.Finished: "finished",
     ev.Failed: "failed",
 }
@@ -56,9 +57,10 @@ class JobClient(QObject):
     """Runs one job in a fresh spawned worker and turns its events into Qt signals.
 
     API:
-      - ``start(part, cfg, run_dir)``: spawn a worker for ``part`` (path) with ``cfg`` (RunConfig) writing
-        into ``run_dir``; a worker still serving a previous job is told to stop and reaped in the
-        background. State goes Starting, then Running at the first event.
+      - ``start(parts, cfg, run_dirs)``: spawn a worker for ``parts`` (one, or a folder run's group) with
+        ``cfg`` (RunConfig) writing into ``run_dirs``; the first part is followed live. A worker still
+        serving a previous job is told to stop and reaped in the background. State goes Starting, then
+        Running at the first event.
       - ``send(command)``: put a command (``isoscope.core.events`` Pause, Resume, Stop, ReconstructNow,
         ProfileSteps, SliceRequest, ProbeRequest) on the worker's queue; False if no worker is alive.
       - ``pause()`` / ``resume()``: Pause/Resume with the matching state change.
@@ -66,14 +68,15 @@ class JobClient(QObject):
         terminated, then killed ``kill_grace_s`` later; it is always joined. Non-blocking.
       - ``kill()``: SIGKILL the worker at once (tests use it to simulate a crash).
       - ``shutdown(timeout)``: for window close: Stop, then terminate/kill within ``timeout``; blocks.
-      - ``state`` (a :class:`JobState` string), ``run_dir``, ``pid``, ``last_logs`` (recent log lines).
+      - ``state`` (a :class:`JobState` string), ``run_dir`` (the first part's), ``run_dirs``, ``pid``,
+        ``last_logs`` (recent log lines).
     After Finished the worker keeps serving slice/probe/reconstruct requests until ``stop()`` or the
     next ``start()``.
 
     Signals: ``event(object)`` carries every event; typed ones: ``started``, ``progress``, ``metrics``,
-    ``phase_times``, ``artifact``, ``log``, ``slice_result``, ``point_probe``, ``finished``, ``failed``
-    (each with the event object); ``crashed(str message, str details)`` when the process ends without
-    Finished/Failed; ``state_changed(str)``; ``polled()`` after
+    ``phase_times``, ``artifact``, ``log``, ``slice_result``, ``point_probe``, ``part_result`` (one per
+    part, before the end), ``finished``, ``failed`` (each with the event object); ``crashed(str message,
+    str details)`` when the process ends without Finished/Failed; ``state_changed(str)``; ``polled()`` after
     every poll of a live worker, with or without events (the window draws its frame there).
 
     ``set_poll_interval(ms)`` slows polling down (the window does while a job trains on the CPU); for
@@ -90,6 +93,7 @@ class JobClient(QObject):
     log = Signal(object)
     slice_result = Signal(object)
     point_probe = Signal(object)
+    part_result = Signal(object)
     finished = Signal(object)
     failed = Signal(object)
     crashed = Signal(str, str)
@@ -110,6 +114,7 @@ class JobClient(QObject):
         self.kill_grace_s = 3.0
         self.max_batch = max_batch
         self.run_dir: Path | None = None
+        self.run_dirs: list[Path] = []
         self.last_logs: collections.deque[str] = collections.deque(maxlen=20)
         self.poll_ms = poll_ms
         self._interval_ms = poll_ms
@@ -130,16 +135,17 @@ class JobClient(QObject):
     def is_active(self) -> bool:
         return self._state in JobState.ACTIVE
 
-    def start(self, part: str, cfg: RunConfig, run_dir: str | Path) -> None:
+    def start(self, parts: list[str | Path], cfg: RunConfig, run_dirs: list[str | Path]) -> None:
         from isoscope.core.worker import worker_process  # torch-free at import time
 
         self._retire_current()
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dirs[0])
+        self.run_dirs = [Path(d) for d in run_dirs]
         self.last_logs.clear()
         self._stop_requested = False
         self._stop_deadline = None
         self._cmd_q, self._evt_q = self._ctx.Queue(), self._ctx.Queue()
-        args = (str(part), to_dict(cfg), str(run_dir), self._cmd_q, self._evt_q)
+        args = ([str(p) for p in parts], to_dict(cfg), [str(d) for d in run_dirs], self._cmd_q, self._evt_q)
         self._proc = self._ctx.Process(target=worker_process, args=args, name="isoscope-worker", daemon=True)
         self._set_state(JobState.STARTING)
         self._proc.start()

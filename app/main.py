@@ -189,20 +189,11 @@ def finish(window: object, args: argparse.Namespace, state: str, end: Callable[[
 def kick_off(window: object, args: argparse.Namespace, end: Callable[[int, str | None], None]) -> None:
     """Open what the command line names and start it if asked; a failure there ends with status 2."""
     print(f"window shown in {time.perf_counter() - T0:.2f} s", flush=True)
-    opened = not args.part or _open(window, args.part)
+    opened = not args.part or window.open_path(args.part)  # type: ignore[attr-defined]
     if opened and (not args.start or window.start()):  # type: ignore[attr-defined]
         return
     if args.exit_when_done:
         end(2, window.banner.text())  # type: ignore[attr-defined]
-
-
-def _open(window: object, path: str) -> bool:
-    p = Path(path)
-    if p.is_dir() and (p / "config.json").exists():
-        return window.open_run(p)  # type: ignore[attr-defined]
-    if p.is_dir():
-        return window.setup.set_folder(p)  # type: ignore[attr-defined]
-    return window.setup.set_part(p)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from isoscope.app.setup_panel import SetupPanel
 from isoscope.app.splat_panel import SplatPanel
 from isoscope.core import events as ev
 from isoscope.core.config import ConfigError
+from isoscope.core.runs.folder import FolderRun
 from isoscope.core.runs.follow import RunFollower
 from isoscope.core.runs.rundir import default_root, new_run_dir
 
@@ -56,7 +57,9 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.closed = False  # set on close: nothing (a deferred viewport build included) starts after it
         self.device_name = ""
         self.current_part: str | None = None
-        self._batch: list[Path] = []
+        self._groups: list[list[Path]] = []  # the parts still to fit, a worker's worth each
+        self._folder_run: FolderRun | None = None
+        self._pending: dict[str, str] = {}  # run directory -> part, for the parts of the worker not ended
         self._follower: RunFollower | None = None
         self._build_toolbar()
         self._build_docks()
@@ -172,6 +175,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         c.event.connect(self.handle_event)
         c.state_changed.connect(self._update_actions)
         c.crashed.connect(self._on_crashed)
+        c.part_result.connect(lambda e: self._part_ended(e.part, e.run_dir, e.summary))
         self.setup.message.connect(self.show_message)
         self.runs.message.connect(self.show_message)
         self.setup.part_changed.connect(self._on_part_changed)
@@ -226,33 +230,56 @@ class MainWindow(RunViewsMixin, QMainWindow):
             self.show_message("error", problem)
             return False
         self._cfg = cfg
-        self._batch = list(self.setup.parts)
+        folder = self.setup.folder
+        try:
+            root = new_run_dir(self.runs_root, str(folder), "batch") if folder is not None else None
+        except OSError as exc:
+            self.show_message("error", f"cannot create a run directory under {self.runs_root}: {exc}")
+            return False
+        self._folder_run = FolderRun(folder, root, cfg.job, cfg.train.batch_parts) if root is not None else None
+        self._groups = self._folder_run.groups() if self._folder_run else [list(self.setup.parts)]
+        if self._folder_run:
+            self.inspector_dock.dataset.clear()
+            self.append_log("info", f"folder run of {len(self._folder_run.parts)} parts into {root}")
         self.settings.set_last_preset(self.setup.preset_box.currentText())
         self.settings.set_last_device(cfg.device)
         self.setup.set_recent(self.settings.add_recent(self.setup.part_edit.text()))
         return self._start_next()
 
     def _start_next(self) -> bool:
-        if not self._batch or self.closed:
+        """Start the next group of parts (one part outside a folder run) in a fresh worker."""
+        if not self._groups or self.closed:
             return False
-        part = str(self._batch.pop(0))
+        group = self._groups.pop(0)
         try:
-            run_dir = new_run_dir(self.runs_root, part, self._cfg.job)
+            if self._folder_run is not None:
+                run_dirs = [self._folder_run.run_dir(p) for p in group]
+            else:
+                run_dirs = [new_run_dir(self.runs_root, str(group[0]), self._cfg.job)]
         except OSError as exc:
             self.show_message("error", f"cannot create a run directory under {self.runs_root}: {exc}")
             return False
         self._stop_following()
         self.clear_banner()
-        self._reset_views(part)
-        self.append_log("info", f"starting {Path(part).name} with preset {self._cfg.preset} on {self._cfg.device}")
-        self.client.start(part, self._cfg, run_dir)
+        self._reset_views(str(group[0]))
+        names = ", ".join(self._folder_run.name(p) if self._folder_run else p.name for p in group)
+        self.append_log("info", f"starting {names} with preset {self._cfg.preset} on {self._cfg.device}")
+        self._pending = dict(zip(map(str, run_dirs), map(str, group), strict=True))
+        self.client.start(group, self._cfg, run_dirs)
         self.pacer.job_device(self._cfg.device)
         return True
 
     def stop_job(self) -> None:
-        """Stop the job (and the rest of a batch)."""
-        self._batch.clear()
+        """Stop the job (and the rest of a folder run)."""
+        self._groups.clear()
         self.client.stop()
+
+    def _part_ended(self, part: str, run_dir: str, summary: dict[str, Any]) -> None:
+        """A part's end (its result, or its worker's crash): its Dataset row and folder-run table row."""
+        self._pending.pop(run_dir, None)
+        if self._folder_run is not None:
+            self._folder_run.record(Path(part), Path(run_dir), summary)
+        self.inspector_dock.dataset.add_summary(summary, run_dir)
 
     def toggle_pause(self) -> None:
         if self.client.state == JobState.PAUSED:
@@ -281,12 +308,14 @@ class MainWindow(RunViewsMixin, QMainWindow):
 
     def _on_crashed(self, message: str, details: str) -> None:
         self.show_message("error", f"{message}; the curves so far are kept. Last log lines are in the log pane.")
+        for run_dir, part in list(self._pending.items()):
+            self._part_ended(part, run_dir, {"status": "crashed", "part": part, "error": message})
         if details:
             self.append_log("error", details)
         self._job_ended(JobState.CRASHED)
 
     def _job_ended(self, state: str) -> None:
-        if self._batch:
+        if self._groups:
             QTimer.singleShot(300, self._start_next)
         else:
             self.runs.refresh()

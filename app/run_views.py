@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from isoscope.core import events as ev
+from isoscope.core.runs.folder import is_folder_run, read_folder_run
 from isoscope.core.runs.follow import RunFollower, read_run
 
 
@@ -74,12 +75,32 @@ class RunViewsMixin:
         if urls:
             self.open_path(urls[0])
 
-    def open_path(self, path: str) -> None:
-        """A dropped path: a run directory opens as a run, a folder as a batch, a file as a part."""
+    def open_path(self, path: str | Path) -> bool:
+        """A path given or dropped: a folder run's root or a run directory opens as a past run, a folder
+        as a folder run to start, a file as a part. False (with a message) when it cannot be used."""
         p = Path(path)
+        if is_folder_run(p):
+            return self.open_folder_run(p)
         if p.is_dir() and (p / "config.json").exists():
-            self.open_run(p)
-        elif p.is_dir():
-            self.setup.set_folder(p)
-        else:
-            self.setup.set_part(p)
+            return self.open_run(p)
+        if p.is_dir():
+            return self.setup.set_folder(p)
+        return self.setup.set_part(p)
+
+    def open_folder_run(self, root: str | Path) -> bool:
+        """A past folder run: its parts fill the Dataset tab (opening a row shows that part's run)."""
+        if self.client.is_active():
+            self.show_message("warning", "a job is running: stop it before opening another run")
+            return False
+        try:
+            parts = read_folder_run(root)
+        except (OSError, ValueError, KeyError) as exc:
+            self.show_message("error", f"cannot open the folder run {root}: {exc}")
+            return False
+        dataset = self.inspector_dock.dataset
+        dataset.clear()
+        for summary, run_dir in parts:
+            dataset.add_summary(summary, run_dir)
+        self.inspector_dock.tabs.setCurrentWidget(dataset)
+        self.append_log("info", f"opened folder run {root}: {len(parts)} parts")
+        return True

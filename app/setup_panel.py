@@ -27,6 +27,7 @@ from isoscope.app.config_editor import ConfigEditor
 from isoscope.app.devices import Device, detect_devices
 from isoscope.core import config as C
 from isoscope.core.mesh.part import PartError, load_part
+from isoscope.core.runs.folder import find_parts
 
 SMALL_PRESETS = ("tiny", "smoke", "dataset-smoke", "splat-smoke")
 
@@ -35,10 +36,6 @@ def preset_names() -> list[str]:
     """Small presets first, then the seed's, then the rest."""
     rest = [n for n in C.PRESETS if n not in SMALL_PRESETS and n not in C.SEED_PRESETS]
     return [n for n in SMALL_PRESETS if n in C.PRESETS] + list(C.SEED_PRESETS) + rest
-
-
-def parts_in_folder(folder: str | Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() == ".stl")
 
 
 class SetupPanel(QWidget):
@@ -50,6 +47,7 @@ class SetupPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.parts: list[Path] = []
+        self.folder: Path | None = None  # set for a folder run
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         form = QFormLayout()
@@ -107,7 +105,7 @@ class SetupPanel(QWidget):
         except PartError as exc:
             self.message.emit("error", f"cannot use this part: {exc}")
             return False
-        self.parts = [path]
+        self.parts, self.folder = [path], None
         self.part_edit.setText(str(path))
         lo, hi = part.bbox
         size = " x ".join(f"{h - lo_:.3g}" for lo_, h in zip(lo, hi, strict=True))
@@ -116,24 +114,20 @@ class SetupPanel(QWidget):
         return True
 
     def set_folder(self, folder: str | Path) -> bool:
+        """Choose every STL part below ``folder`` (subfolders included) for a folder run; parts that cannot
+        be read are fitted as failed rows with their reason, as on the command line."""
         folder = Path(folder)
-        good, bad = [], []
-        for p in parts_in_folder(folder) if folder.is_dir() else []:
-            try:
-                load_part(p)
-                good.append(p)
-            except PartError as exc:
-                bad.append(str(exc))
-        for text in bad:
-            self.message.emit("warning", f"skipping: {text}")
-        if not good:
+        parts = find_parts(folder) if folder.is_dir() else []
+        if not parts:
             self.message.emit("error", f"{folder}: no usable STL parts in this folder")
             return False
-        self.parts = good
+        self.parts, self.folder = parts, folder
         self.part_edit.setText(str(folder))
-        self.part_info.setText(f"batch of {len(good)} parts: " + ", ".join(p.name for p in good[:6])
-                               + (" …" if len(good) > 6 else ""))  # fmt: skip
-        self.part_changed.emit(str(good[0]))
+        names = [p.relative_to(folder).as_posix() for p in parts[:6]]
+        self.part_info.setText(
+            f"folder run of {len(parts)} parts: " + ", ".join(names) + (" …" if len(parts) > 6 else "")
+        )
+        self.part_changed.emit(str(parts[0]))
         return True
 
     def set_recent(self, files: list[str]) -> None:

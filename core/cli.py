@@ -93,7 +93,7 @@ def run_parts(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path], quiet: 
     reporters = [Reporter(d, sink) for d, sink in zip(run_dirs, sinks, strict=True)]
     try:
         warn = lambda text: print(text, file=sys.stderr)  # noqa: E731
-        return fit_parts([str(p) for p in parts], cfg, run_dirs, reporters, warn, loaded)
+        return fit_parts([str(p) for p in parts], cfg, run_dirs, reporters, warn, loaded)[0]
     finally:
         for sink in sinks:
             getattr(sink, "close", lambda: None)()

@@ -110,6 +110,17 @@ class Failed:
     traceback: str = ""
 
 
+@dataclass(frozen=True)
+class PartResult:
+    """One part of a worker's job has ended (each part of a group, the one part otherwise): its run
+    directory and summary, a row of the window's Dataset tab and of a folder run's batch summary. A
+    worker sends these before its Finished or Failed."""
+
+    part: str
+    run_dir: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
 # Commands (GUI -> worker).
 @dataclass(frozen=True)
 class Pause:
@@ -156,7 +167,19 @@ class ProbeRequest:
     point: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
-EVENT_TYPES = (Started, Progress, Metrics, PhaseTimes, Artifact, Log, SliceResult, PointProbe, Finished, Failed)
+EVENT_TYPES = (
+    Started,
+    Progress,
+    Metrics,
+    PhaseTimes,
+    Artifact,
+    Log,
+    SliceResult,
+    PointProbe,
+    PartResult,
+    Finished,
+    Failed,
+)
 COMMAND_TYPES = (Pause, Resume, Stop, ReconstructNow, ProfileSteps, SliceRequest, ProbeRequest)
 _BY_NAME = {cls.__name__: cls for cls in EVENT_TYPES + COMMAND_TYPES}
 

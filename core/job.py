@@ -269,30 +269,37 @@ def make_job(part: str, cfg: RunConfig, run_dir: Path, reporter: Reporter) -> Jo
 
 
 def fit_parts(parts: list[str], cfg: RunConfig, run_dirs: list[Path], reporters: list[Reporter],
-              warn: Callable[[str], None], loaded: Any = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Fit parts in this process and return each one's summary: one part alone (``loaded``: the part
-    already read), several SDF parts as one batched group. A group that fails as a whole (out of memory,
-    say) is fitted again one part at a time. Every failure goes through the one failure path."""
+              warn: Callable[[str], None], loaded: Any = None) -> tuple[list[dict[str, Any]], list[Any]]:  # fmt: skip
+    """Fit parts in this process; each one's summary, and its job (None where none could be made). One
+    part fits alone (``loaded``: the part already read), several SDF parts as one batched group. A group
+    that fails as a whole (out of memory, say) is fitted again one part at a time. Every failure goes
+    through the one failure path."""
     if len(parts) == 1:
-        return [_fit_one(parts[0], cfg, run_dirs[0], reporters[0], loaded)]
+        summary, job = _fit_one(parts[0], cfg, run_dirs[0], reporters[0], loaded)
+        return [summary], [job]
     from isoscope.core.sdf.group import run_group
     from isoscope.core.sdf.job import SDFJob
 
+    each = list(zip(parts, [cfg] * len(parts), run_dirs, reporters, strict=True))
     try:
-        return run_group([SDFJob(*args) for args in zip(parts, [cfg] * len(parts), run_dirs, reporters, strict=True)])
+        jobs = [SDFJob(*args) for args in each]
+        return run_group(jobs), list(jobs)
     except Exception as exc:  # noqa: BLE001 - e.g. out of memory for the whole group
         warn(f"batched group failed ({type(exc).__name__}: {exc}); fitting its parts one by one")
-        return [_fit_one(*args) for args in zip(parts, [cfg] * len(parts), run_dirs, reporters, strict=True)]
+        alone = [_fit_one(*args) for args in each]
+        return [s for s, _ in alone], [j for _, j in alone]
 
 
-def _fit_one(part: str, cfg: RunConfig, run_dir: Path, reporter: Reporter, loaded: Any = None) -> dict[str, Any]:
+def _fit_one(part: str, cfg: RunConfig, run_dir: Path, reporter: Reporter, loaded: Any = None
+             ) -> tuple[dict[str, Any], JobBase | None]:  # fmt: skip
     from isoscope.core.failure import job_failed
 
+    job = None
     try:
         job = make_job(part, cfg, run_dir, reporter)
         job.part = loaded
-        return job.run()
+        return job.run(), job
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - reported as a failed part
-        return job_failed(exc, run_dir, part, reporter.emit)
+        return job_failed(exc, run_dir, part, reporter.emit), None

@@ -73,35 +73,48 @@ class BatchingSink:
             self.put(batch)
 
 
-def worker_process(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) -> None:
+def worker_process(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: Any, evt_q: Any) -> None:
     """The target of the window's worker process: its exit status is the job's (0, 1 failed, 2 bad input)."""
-    sys.exit(worker_main(part, cfg_dict, run_dir, cmd_q, evt_q))
+    sys.exit(worker_main(parts, cfg_dict, run_dirs, cmd_q, evt_q))
 
 
-def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any, serve: bool = True) -> int:
-    """Run the job; afterwards answer slice/probe/reconstruct requests until Stop or the parent leaves.
-    Returns the exit status of the job (see :func:`isoscope.core.failure.exit_status`)."""
+def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: Any, evt_q: Any, serve: bool = True
+                ) -> int:  # fmt: skip
+    """Fit the parts (one, or a group of a folder run) into their run directories, then answer slice, probe
+    and reconstruct requests for the first part until Stop or the parent leaves.
+
+    The window follows the first part live; every part's end is a PartResult; the first part's Finished
+    or Failed comes last, after all of them. Returns the exit status (see :func:`isoscope.core.failure.exit_status`).
+    """
     from isoscope.core.config import from_dict
     from isoscope.core.failure import exit_status, job_failed
-    from isoscope.core.job import Reporter, make_job
+    from isoscope.core.job import Reporter, fit_parts, resolve_device
 
     parent = os.getppid()
-    path = Path(run_dir)
+    paths = [Path(d) for d in run_dirs]
     sink = BatchingSink(evt_q.put)
+    ended: list[Any] = []  # the first part's Finished or Failed, held until every part has ended
 
     def commands() -> list[Any]:
         sink.poll()
         return drain(cmd_q) if os.getppid() == parent else [ev.Stop()]
 
-    reporter = Reporter(path, sink, commands)
-    job, status = None, 0
+    def first(event: Any) -> None:
+        (ended.append if isinstance(event, (ev.Finished, ev.Failed)) else sink)(event)
+
+    reporters = [Reporter(paths[0], first, commands)] + [Reporter(p, lambda event: None) for p in paths[1:]]
+    job = None
     try:
-        job = make_job(part, from_dict(cfg_dict), path, reporter)
-        sink.max_delay_s = CPU_BATCH_S if job.device.type == "cpu" else 0.0
-        job.run()
+        cfg = from_dict(cfg_dict)
+        sink.max_delay_s = CPU_BATCH_S if resolve_device(cfg.device).type == "cpu" else 0.0
+        summaries, jobs = fit_parts(parts, cfg, paths, reporters, lambda text: reporters[0].log(text, "warning"))
+        job = jobs[0] if summaries[0].get("status") != "failed" else None
     except BaseException as exc:  # noqa: BLE001 - everything becomes a Failed event
-        status = exit_status([job_failed(exc, path, part, reporter.emit)])
-        serve = False
+        summaries = [job_failed(exc, p, part, r.emit) for part, p, r in zip(parts, paths, reporters, strict=True)]
+    for part, path, summary in zip(parts, paths, summaries, strict=True):
+        sink(ev.PartResult(part, str(path), summary))
+    for event in ended:
+        sink(event)
     try:
         while serve and job is not None:
             try:
@@ -115,8 +128,9 @@ def worker_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any,
             try:
                 job.on_command(cmd)
             except Exception as exc:  # noqa: BLE001 - a bad request must not end the session
-                reporter.emit(ev.Log("error", f"{type(cmd).__name__} failed: {exc}"))
+                reporters[0].emit(ev.Log("error", f"{type(cmd).__name__} failed: {exc}"))
     finally:
         sink.flush()
-        reporter.close()
-    return status
+        for r in reporters:
+            r.close()
+    return exit_status(summaries)

@@ -50,13 +50,14 @@ def test_worker_command_line_and_folder_run_fail_alike(broken_setup, tmp_path: P
     cmd_q, evt_q = queue.Queue(), queue.Queue()
     cfg = C.preset("tiny")
     cfg.device = "cpu"
-    status = worker_main(str(sphere), C.to_dict(cfg), str(tmp_path / "worker"), cmd_q, evt_q, serve=False)
+    status = worker_main([str(sphere)], C.to_dict(cfg), [str(tmp_path / "worker")], cmd_q, evt_q, serve=False)
     sent = []
     while not evt_q.empty():
         item = evt_q.get()
         sent += item if isinstance(item, list) else [item]
     failed, summary = failure_of(tmp_path / "worker")
-    assert status == 1 and [e for e in sent if isinstance(e, ev.Failed)] == [failed]
+    assert status == 1 and [type(e).__name__ for e in sent[-2:]] == ["PartResult", "Failed"] and sent[-1] == failed
+    assert sent[-2] == ev.PartResult(str(sphere), str(tmp_path / "worker"), summary)
     check(failed, summary, sphere)
 
     # The command line, one part.

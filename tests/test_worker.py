@@ -23,7 +23,7 @@ class Worker:
     def __init__(self, part: Path, cfg: C.RunConfig, run_dir: Path) -> None:
         ctx = mp.get_context("spawn")
         self.cmd, self.evt = ctx.Queue(), ctx.Queue()
-        args = (str(part), C.to_dict(cfg), str(run_dir), self.cmd, self.evt)
+        args = ([str(part)], C.to_dict(cfg), [str(run_dir)], self.cmd, self.evt)
         self.proc = ctx.Process(target=worker_process, args=args)
         self.proc.start()
         self.seen: list[Any] = []
