@@ -58,6 +58,7 @@ class DatasetTable(QWidget):
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
@@ -77,9 +78,12 @@ class DatasetTable(QWidget):
         self.rows = []
         self._caption()
 
-    def add_summary(self, summary: dict[str, Any], run_dir: str | Path = "") -> int:
-        """Append (or replace, for the same run directory) one part's row; returns its source row."""
+    def add_summary(self, summary: dict[str, Any], run_dir: str | Path = "", name: str | None = None) -> int:
+        """Append (or replace, for the same run directory) one part's row; returns its source row. ``name``:
+        what the part column says (a folder run's path relative to its folder; else the file name)."""
         values = row_values(summary)
+        if name:
+            values["part"] = name
         part_path = str(summary.get("part", ""))
         items = []
         for col in COLUMNS:

@@ -277,9 +277,10 @@ class MainWindow(RunViewsMixin, QMainWindow):
     def _part_ended(self, part: str, run_dir: str, summary: dict[str, Any]) -> None:
         """A part's end (its result, or its worker's crash): its Dataset row and folder-run table row."""
         self._pending.pop(run_dir, None)
+        name = None
         if self._folder_run is not None:
-            self._folder_run.record(Path(part), Path(run_dir), summary)
-        self.inspector_dock.dataset.add_summary(summary, run_dir)
+            name = self._folder_run.record(Path(part), Path(run_dir), summary)["part"]
+        self.inspector_dock.dataset.add_summary(summary, run_dir, name)
 
     def toggle_pause(self) -> None:
         if self.client.state == JobState.PAUSED:

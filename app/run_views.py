@@ -99,8 +99,8 @@ class RunViewsMixin:
             return False
         dataset = self.inspector_dock.dataset
         dataset.clear()
-        for summary, run_dir in parts:
-            dataset.add_summary(summary, run_dir)
+        for name, summary, run_dir in parts:
+            dataset.add_summary(summary, run_dir, name)
         self.inspector_dock.tabs.setCurrentWidget(dataset)
         self.append_log("info", f"opened folder run {root}: {len(parts)} parts")
         return True

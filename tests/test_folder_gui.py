@@ -73,11 +73,13 @@ def test_folder_run_in_groups_fills_the_dataset_and_reopens(qtbot, tmp_path: Pat
     # The Dataset tab: five rows, one per part, the same-named parts apart.
     table = w.inspector_dock.dataset
     assert table.model.rowCount() == 5
+    names = [r["part"] for r in rows]
+    assert sorted(table.model.item(i, 0).text() for i in range(5)) == names
     assert sorted(Path(r["run_dir"]) for r in rows) == sorted(Path(r["run_dir"]) for r in table.rows)
 
     # Reopening the folder run's root refills it.
     table.clear()
     assert table.model.rowCount() == 0
     assert w.open_path(root)
-    assert table.model.rowCount() == 5
+    assert sorted(table.model.item(i, 0).text() for i in range(5)) == names
     assert sorted(Path(r["run_dir"]) for r in rows) == sorted(Path(r["run_dir"]) for r in table.rows)

@@ -46,4 +46,5 @@ def test_same_named_parts_in_subfolders_give_two_runs_and_two_rows(tmp_path: Pat
         assert summary["part"] == str(folder / sub / "part.stl")
     assert (out / "batch_summary.csv").read_text().count("\n") == 3
     reopened = read_folder_run(out)
-    assert [(s["part"], d) for s, d in reopened] == [(str(folder / s / "part.stl"), out / s / "part") for s in "ab"]
+    expected = [(f"{s}/part.stl", str(folder / s / "part.stl"), out / s / "part") for s in "ab"]
+    assert [(name, s["part"], d) for name, s, d in reopened] == expected

@@ -67,9 +67,10 @@ class FolderRun:
         return self.table.add(self.name(part), run_dir, summary)
 
 
-def read_folder_run(root: str | Path) -> list[tuple[dict[str, Any], Path]]:
-    """A past folder run's parts: each run's summary (its summary.json, else the table's row) and run
-    directory, in the table's order. Raises FileNotFoundError when ``root`` is not a folder run."""
+def read_folder_run(root: str | Path) -> list[tuple[str, dict[str, Any], Path]]:
+    """A past folder run's parts: each one's name (its path relative to the folder), summary (its
+    summary.json, else the table's row) and run directory, in the table's order. Raises OSError when
+    ``root`` holds no batch summary, ValueError or KeyError when it cannot be read."""
     root = Path(root)
     rows = json.loads((root / BATCH_JSON).read_text())["parts"]
     out = []
@@ -82,5 +83,5 @@ def read_folder_run(root: str | Path) -> list[tuple[dict[str, Any], Path]]:
         except (OSError, ValueError):
             summary = {"status": row.get("status", "failed"), "error": row.get("error", "")}
         summary.setdefault("part", row["part"])
-        out.append((summary, run_dir))
+        out.append((row["part"], summary, run_dir))
     return out
