@@ -92,12 +92,12 @@ class RunInfo:
 
 
 def list_runs(root: str | os.PathLike) -> list[RunInfo]:
-    """Run directories under ``root`` (one level, or two for batch runs), newest first."""
+    """Run directories at any depth under ``root`` (a folder run nests them by each part's path), newest first."""
     root = Path(root)
     if not root.is_dir():
         return []
     out = []
-    for cfg_file in list(root.glob(f"*/{CONFIG}")) + list(root.glob(f"*/*/{CONFIG}")):
+    for cfg_file in root.rglob(CONFIG):
         run = cfg_file.parent
         try:
             cfg = read_json(cfg_file)
