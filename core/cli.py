@@ -20,6 +20,7 @@ from isoscope import __version__
 from isoscope.core import config as C
 from isoscope.core.failure import EXIT_BAD_INPUT, exit_status
 from isoscope.core.mesh.part import PartError
+from isoscope.core.runs.rundir import new_run_dir
 
 
 class UsageError(Exception):
@@ -32,7 +33,11 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
         description="Fit a neural SDF (or 3D Gaussians) to an STL part, or to every STL in a folder.",
         epilog="Config flags default to the chosen preset's values (shown: the 'default' preset).",
     )
-    p.add_argument("path", help="an STL file, or a folder of STL files (fitted one after another)")
+    p.add_argument("path", nargs="?", help="an STL file, or a folder of STL files (fitted one after another)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a finished SDF run into a new run directory: "
+                   "--epochs N trains N MORE epochs (default: as many more as it had), from its weights and "
+                   "optimiser state, on a freshly drawn training set")  # fmt: skip
+    p.add_argument("--part", metavar="PATH", help="with --resume: the run's part, when it has moved")
     p.add_argument("--preset", default=None, help=f"start from a preset: {', '.join(C.PRESETS)}")
     p.add_argument("--outputDir", "--output-dir", dest="output_dir", default=None,
                    help="where runs are written (default: the user's data directory)")  # fmt: skip
@@ -76,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> C.RunConfig:
 def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
     """--outputDir itself when it is new or empty; else a fresh subfolder, so nothing is overwritten."""
     from isoscope.core.runs.folder import fresh_dir
-    from isoscope.core.runs.rundir import default_root, new_run_dir
+    from isoscope.core.runs.rundir import default_root
 
     if output is not None and output.exists() and not output.is_dir():
         raise UsageError(f"--outputDir {output}: exists and is not a folder")
@@ -101,15 +106,46 @@ def run_parts(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path], quiet: 
             r.close()
 
 
+def resume_from_args(args: argparse.Namespace) -> tuple[C.RunConfig, Path, Path]:
+    """--resume RUN_DIR: the run's config with the command line's changes (``--epochs``: how many more),
+    a fresh sampling seed and ``resumed_from``; its part (or --part); where the new run goes."""
+    from isoscope.core.runs.rundir import CONFIG, read_json
+
+    run = Path(args.resume).resolve()
+    if not (run / "model.pt").is_file() or not (run / CONFIG).is_file():
+        raise UsageError(f"--resume {args.resume}: not a finished SDF run (no model.pt and config.json there)")
+    saved = read_json(run / CONFIG)
+    cfg = C.from_dict(saved)
+    if cfg.job != "sdf":
+        raise UsageError(f"--resume {args.resume}: only SDF fits can be continued")
+    part = Path(args.part) if args.part else Path(str(saved.get("part", "")))
+    if not part.is_file():
+        where = f"--part {part}: no such file" if args.part else f"the part of {run} is not at {part} any more"
+        raise UsageError(f"{where}: point at it with --part PATH")
+    for path, value in config_overrides(args).items():
+        C.set_path(cfg, path, value)
+    cfg.train.seed += 1  # a freshly drawn training set
+    cfg.resumed_from = str(run)
+    C.validate(cfg)
+    output = Path(args.output_dir) if args.output_dir else run.parent
+    return cfg, part, output
+
+
 def train_main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cfg = config_from_args(args)
-        path = Path(args.path)
+        if args.resume:
+            cfg, path, output_root = resume_from_args(args)
+        elif args.path is None:
+            raise UsageError("give an STL file or folder to fit (or --resume RUN_DIR)")
+        else:
+            cfg, path, output_root = config_from_args(args), Path(args.path), None
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
         output = Path(args.output_dir) if args.output_dir else None
+        if output_root is not None and output is None:  # a continued run goes beside the one it continues
+            output = new_run_dir(output_root, str(path), "sdf")
         from isoscope.core.job import JobError, resolve_device
 
         try:

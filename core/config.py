@@ -133,6 +133,7 @@ class RunConfig:
     job: str = _f("sdf", "Which fit to run.", choices=("sdf", "splat"))
     device: str = _f("auto", "auto (the GPU when there is one), cpu, cuda or cuda:N.", "--device")
     show_vis: int = _f(0, "Seed compatibility; the headless trainer ignores it (use the window).", "--showVis")
+    resumed_from: str = _f("", "Run directory whose network and optimiser this fit continues (empty: a fresh fit).")
     sampling: SamplingConfig = field(default_factory=SamplingConfig, metadata={"doc": "Sampling."})
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"doc": "Network."})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "Optimisation."})

@@ -4,6 +4,7 @@ refused with a message that names the problem."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -81,3 +82,32 @@ def test_bad_input_names_the_problem(sphere_fit: Path, tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit.sdf(np.zeros((0, 3)))  # no points: no answer, no warning
+
+
+def train_losses(run: Path) -> list[float]:
+    from isoscope.core import events as ev
+    from isoscope.core.runs.follow import read_run
+
+    events = read_run(run).events
+    return [e.values["train_loss"] for e in events if isinstance(e, ev.Metrics) and "train_loss" in e.values]
+
+
+def test_resume_continues_from_the_saved_network_and_optimiser(sphere_fit: Path, tmp_path: Path, capsys) -> None:
+    more = tmp_path / "more"
+    assert train_main(["--resume", str(sphere_fit), "--epochs", "1", "--outputDir", str(more), "--quiet"]) == 0
+    config = json.loads((more / "config.json").read_text())
+    assert config["resumed_from"] == str(sphere_fit.resolve()) and config["train"]["epochs"] == 1
+    old, new = train_losses(sphere_fit), train_losses(more)
+    assert new[0] < 3 * old[-1] < old[0] / 3  # near where the old run ended, far from a fresh start
+    assert json.loads((more / "summary.json").read_text())["status"] == "done"
+    assert isoscope.load_fit(more).sdf(np.zeros((1, 3)))[0] < 0
+
+    moved = tmp_path / "moved"
+    shutil.copytree(sphere_fit, moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "part": str(tmp_path / "gone.stl")}))
+    assert train_main(["--resume", str(moved), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not at" in err and "point at it with --part PATH" in err
+    argv = ["--resume", str(moved), "--part", str(PARTS / "sphere.stl"), "--epochs", "1", "--quiet"]
+    assert train_main(argv + ["--outputDir", str(tmp_path / "again")]) == 0

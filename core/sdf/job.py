@@ -18,7 +18,7 @@ import torch
 
 from isoscope.core import events as ev
 from isoscope.core.config import to_dict
-from isoscope.core.job import EMPTY_ADVICE_KEY, JobBase
+from isoscope.core.job import EMPTY_ADVICE_KEY, JobBase, JobError
 from isoscope.core.mesh.part import write_mesh
 from isoscope.core.runs.rundir import atomic_path, write_json_atomic
 from isoscope.core.sdf.distance import MeshSDF
@@ -32,8 +32,8 @@ from isoscope.core.sdf.reconstruct import (
     extract_surface,
 )
 from isoscope.core.sdf.sampling import draw_training_set, validation_sets
-from isoscope.core.sdf.scalers import make_scaler
-from isoscope.core.sdf.step import autocast, make_adam, set_precision
+from isoscope.core.sdf.scalers import make_scaler, scaler_from_state
+from isoscope.core.sdf.step import adam_state, autocast, load_adam_state, make_adam, set_precision
 from isoscope.core.sdf.train import part_losses, train_parts
 from isoscope.core.timing import top_level
 
@@ -44,6 +44,8 @@ class SDFJob(JobBase):
     job = "sdf"
     #: The health report when a group read it ahead (isoscope.core.sdf.group); else computed in setup.
     prefetched_health: dict[str, Any] | None = None
+    #: Adam's state at the end of training (set by the training loop; a group's share for its part).
+    optimizer_state: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -65,19 +67,40 @@ class SDFJob(JobBase):
                 self.val = validation_sets(
                     self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen
                 )
+        resume = self.resume_state()
         with timer.phase("cache"):
-            self.scaler = make_scaler(cfg.train.scaler).fit(dist)
+            self.scaler = scaler_from_state(resume["scaler"]) if resume else make_scaler(cfg.train.scaler).fit(dist)
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
         with timer.phase("init"):  # network and optimiser (on CUDA, the step's graph is captured in train)
             self.model = build_model(cfg.model).to(dev)  # what model.pt holds
+            if resume:
+                self.model.load_state_dict(resume["model"])
             self.net = PackedMLP([self.model]).to(dev)  # the same function, in the storage that trains fast
             self.opt = make_adam(self.net.parameters(), cfg.train.learning_rate)
+            if resume:
+                load_adam_state(self.opt, resume["optimizer"])
             c = cfg.train.clamp
             self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
             self._grid_truth: torch.Tensor | None = None
         self.write_points(points, dist)
         self.log(f"{self.part.name}: {len(self.part.faces)} faces, {cfg.sampling.num_points} training points "
                  f"({cfg.sampling.method}), network {self.model.widths}, scaler {cfg.train.scaler}")  # fmt: skip
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """The checkpoint of the run this fit continues (``resumed_from``), checked against the config."""
+        if not self.cfg.resumed_from:
+            return None
+        path = Path(self.cfg.resumed_from) / "model.pt"
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a missing or unreadable checkpoint is the user's to fix
+            raise JobError(f"cannot continue {self.cfg.resumed_from}: {type(exc).__name__}: {exc}") from exc
+        if "optimizer" not in state:
+            raise JobError(f"cannot continue {self.cfg.resumed_from}: its model.pt holds no optimiser state")
+        if list(state["widths"]) != build_model(self.cfg.model).widths:
+            raise JobError(f"cannot continue {self.cfg.resumed_from}: its network has other layer widths")
+        self.log(f"continuing {self.cfg.resumed_from} (trained {state['epoch']} epochs, {state['step']} steps)")
+        return state
 
     def check_health(self) -> np.ndarray:
         """Write health.json (the mesh health at the reconstruction grid), log what matters for the fit,
@@ -197,6 +220,9 @@ class SDFJob(JobBase):
                 "config": to_dict(self.cfg),
                 "part": self.part.path,
                 "step": self.step,
+                "epoch": self.epoch,
+                "seed": self.cfg.train.seed,
+                "optimizer": getattr(self, "optimizer_state", None) or adam_state(self.opt),
             }
             with atomic_path(path) as tmp:
                 torch.save(state, tmp)

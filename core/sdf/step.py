@@ -100,6 +100,31 @@ class FlatAdam:
         self.flat.sub_(st["exp_avg"] / denom * (self.lr / bias1))
 
 
+def adam_state(opt: FlatAdam, part: int | None = None) -> dict:
+    """Adam's moments and step count for one network, per packed weight (on the CPU, for model.pt):
+    part ``part`` of a batched PackedMLP's optimiser, or an unbatched one's (None)."""
+    out: dict = {"exp_avg": [], "exp_avg_sq": [], "step": int(opt.state["flat"]["step"])}
+    offset = 0
+    for p in opt.params:
+        for key in ("exp_avg", "exp_avg_sq"):
+            moment = opt.state["flat"][key][offset : offset + p.numel()].view_as(p)
+            out[key].append((moment if part is None else moment[part]).detach().cpu().clone())
+        offset += p.numel()
+    return out
+
+
+def load_adam_state(opt: FlatAdam, state: dict) -> None:
+    """Put :func:`adam_state`'s moments into an unbatched optimiser of the same network layout."""
+    flat, offset = opt.state["flat"], 0
+    for p, a, b in zip(opt.params, state["exp_avg"], state["exp_avg_sq"], strict=True):
+        if tuple(a.shape) != tuple(p.shape):
+            raise ValueError(f"optimiser state of shape {tuple(a.shape)} for a weight of shape {tuple(p.shape)}")
+        flat["exp_avg"][offset : offset + p.numel()].copy_(a.reshape(-1))
+        flat["exp_avg_sq"][offset : offset + p.numel()].copy_(b.reshape(-1))
+        offset += p.numel()
+    flat["step"].fill_(float(state["step"]))
+
+
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """bf16 autocast under "bf16" (training and inference alike); a no-op for fp32 and tf32."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)

@@ -24,7 +24,7 @@ import torch
 from isoscope.core import events as ev
 from isoscope.core.config import TrainConfig
 from isoscope.core.sdf.packed import PackedMLP
-from isoscope.core.sdf.step import FlatAdam, autocast, captured_step, make_adam, optimise
+from isoscope.core.sdf.step import FlatAdam, adam_state, autocast, captured_step, make_adam, optimise
 from isoscope.core.timing import PhaseTimer, epoch_breakdown, top_level
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def train_parts(jobs: list[SDFJob]) -> None:
                     j.report_training(epoch, loss, force=i == steps_per_epoch - 1)
                 count = 0
         _end_epoch(jobs, step, epoch, {k: v - mark.get(k, 0.0) for k, v in timer.snapshot().items()}, wall0)
-    _share_timings(jobs, timer)
+    _finish(jobs, step)
 
 
 def _resample(jobs: list[SDFJob], step: PartsStep, timer: PhaseTimer) -> None:
@@ -179,11 +179,15 @@ def _stop(jobs: list[SDFJob], step: PartsStep) -> None:
     for j in jobs:
         j.stopping = True
     _take_weights(jobs, step)
-    _share_timings(jobs, step.timer)
+    _finish(jobs, step)
 
 
-def _share_timings(jobs: list[SDFJob], timer: PhaseTimer) -> None:
-    if len(jobs) > 1:
-        for key, value in timer.snapshot().items():
+def _finish(jobs: list[SDFJob], step: PartsStep) -> None:
+    """The end of training: each part keeps its optimiser state (for model.pt) and its share of a group's time."""
+    parts = len(jobs)
+    for p, j in enumerate(jobs):
+        j.optimizer_state = adam_state(step.opt, p if parts > 1 else None)
+    if parts > 1:
+        for key, value in step.timer.snapshot().items():
             for j in jobs:
-                j.timer.totals[key] += value / len(jobs)
+                j.timer.totals[key] += value / parts
