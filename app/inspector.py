@@ -268,7 +268,8 @@ class InspectorPanel(QWidget):
             )  # fmt: skip
         vp.render()
         sent = self._send(ev.ProbeRequest(tuple(float(c) for c in p)))
-        self.probe_label.setText(self._probe_text(p, None if sent else "no worker is serving this part"))
+        why = getattr(self.window(), "no_answer", None) or "no worker is serving this part"
+        self.probe_label.setText(self._probe_text(p, None if sent else why))
 
     def on_probe(self, probe: ev.PointProbe) -> None:
         self.last_probe = probe

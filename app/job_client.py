@@ -138,18 +138,36 @@ class JobClient(QObject):
     def start(self, parts: list[str | Path], cfg: RunConfig, run_dirs: list[str | Path]) -> None:
         from isoscope.core.worker import worker_process  # torch-free at import time
 
+        args = ([str(p) for p in parts], to_dict(cfg), [str(d) for d in run_dirs])
+        self._spawn(worker_process, args, [Path(d) for d in run_dirs])
+        self._set_state(JobState.STARTING)
+
+    def _spawn(self, target: Any, args: tuple, run_dirs: list[Path]) -> None:
+        """A fresh worker process running ``target(*args, cmd_q, evt_q)``; the previous one is retired."""
         self._retire_current()
-        self.run_dir = Path(run_dirs[0])
-        self.run_dirs = [Path(d) for d in run_dirs]
+        self.run_dir, self.run_dirs = run_dirs[0], run_dirs
         self.last_logs.clear()
         self._stop_requested = False
         self._stop_deadline = None
         self._cmd_q, self._evt_q = self._ctx.Queue(), self._ctx.Queue()
-        args = ([str(p) for p in parts], to_dict(cfg), [str(d) for d in run_dirs], self._cmd_q, self._evt_q)
-        self._proc = self._ctx.Process(target=worker_process, args=args, name="isoscope-worker", daemon=True)
-        self._set_state(JobState.STARTING)
+        self._proc = self._ctx.Process(target=target, args=(*args, self._cmd_q, self._evt_q), name="isoscope-worker",
+                                       daemon=True)  # fmt: skip
         self._proc.start()
         self._timer.start()
+
+    def serve(self, part: str | Path, cfg: RunConfig, run_dir: str | Path) -> None:
+        """Spawn a worker that answers slice, probe and reconstruct requests for a finished run from that
+        run's own model.pt; the state is Finished at once (the run is over). A previous worker is retired."""
+        from isoscope.core.worker import serve_process  # torch-free at import time
+
+        self._spawn(serve_process, (str(part), to_dict(cfg), str(run_dir)), [Path(run_dir)])
+        self._set_state(JobState.FINISHED)
+
+    def retire(self) -> None:
+        """No worker answers any more (the window shows a run that has no network to ask): Idle."""
+        self._retire_current()
+        self.run_dir, self.run_dirs = None, []
+        self._set_state(JobState.IDLE)
 
     def set_poll_interval(self, ms: int) -> None:
         """Poll the worker every ``ms`` milliseconds (at least ``poll_ms``)."""

@@ -55,6 +55,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.client = JobClient(self)
         self.viewport: Any = None
         self.closed = False  # set on close: nothing (a deferred viewport build included) starts after it
+        self.no_answer: str | None = None  # why no worker answers requests for the run shown (None: one does)
         self.device_name = ""
         self.current_part: str | None = None
         self._groups: list[list[Path]] = []  # the parts still to fit, a worker's worth each
@@ -261,6 +262,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
             return False
         self._stop_following()
         self.clear_banner()
+        self.no_answer = None
         self._reset_views(str(group[0]))
         names = ", ".join(self._folder_run.name(p) if self._folder_run else p.name for p in group)
         self.append_log("info", f"starting {names} with preset {self._cfg.preset} on {self._cfg.device}")
@@ -290,7 +292,8 @@ class MainWindow(RunViewsMixin, QMainWindow):
 
     def reconstruct_now(self) -> None:
         if not self.client.send(ev.ReconstructNow(self.recon_res.value())):
-            self.show_message("warning", "no worker to reconstruct with: start a run first")
+            why = self.no_answer or "start a run first"
+            self.show_message("warning", f"nothing can reconstruct here: {why}")
 
     def profile_steps(self) -> None:
         if self.client.state not in (JobState.RUNNING,) or not self.client.send(

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from isoscope.core import events as ev
+from isoscope.core.config import ConfigError, from_dict
 from isoscope.core.runs.folder import is_folder_run, read_folder_run
-from isoscope.core.runs.follow import RunFollower, read_run
+from isoscope.core.runs.follow import RunFollower, RunRecord, read_run
 
 
 class RunViewsMixin:
@@ -38,6 +39,9 @@ class RunViewsMixin:
                 self.handle_event(e, replay=True)
         self.plots.refresh()
         self.append_log("info", f"opened run {run.path} ({run.status})")
+        if run.part and Path(run.part).is_file():
+            self.inspector_dock.inspector.set_part(run.part, str(run.path))
+        self._answer_for(run)
         if not run.summary:
             self._follower = RunFollower(run.path)
             self._follower.offset = (
@@ -45,6 +49,17 @@ class RunViewsMixin:
             )
             self._follow_timer.start(500)
         return True
+
+    def _answer_for(self, run: RunRecord) -> None:
+        """Probes, slices and "Reconstruct now" for an opened run are answered by a worker started for it
+        from its own model.pt, or by none (and the controls say why); a previous run's worker never is."""
+        self.no_answer = why_no_answer(run)
+        if self.no_answer:
+            self.client.retire()
+            self.append_log("info", f"probes, slices and Reconstruct now are off for this run: {self.no_answer}")
+        else:
+            self.client.serve(run.part, from_dict(run.config), run.path)
+        self.act_recon.setToolTip(self.no_answer or "Mesh the current network now (a finished run: mesh_<res>.ply)")
 
     def overlay_run(self, path: str | Path) -> None:
         try:
@@ -104,3 +119,20 @@ class RunViewsMixin:
         self.inspector_dock.tabs.setCurrentWidget(dataset)
         self.append_log("info", f"opened folder run {root}: {len(parts)} parts")
         return True
+
+
+def why_no_answer(run: RunRecord) -> str | None:
+    """Why no worker can answer requests for ``run`` from its own network, or None when one can."""
+    if not run.summary:
+        return "the run is still being written (or its writer stopped before the end)"
+    if run.config.get("job", "sdf") != "sdf":
+        return "a 3D Gaussian run has no SDF network to ask"
+    if not (run.path / "model.pt").is_file():
+        return "the run saved no trained network (no model.pt)"
+    if not Path(run.part).is_file():
+        return f"its part {run.part} is not there any more"
+    try:
+        from_dict(run.config)
+    except ConfigError as exc:
+        return f"its config cannot be read: {exc}"
+    return None

@@ -120,6 +120,7 @@ class JobBase:
         self.step = self.epoch = self.samples = 0
         self.total_steps = 1
         self.stopping = self.paused = False
+        self.finished = False  # summary.json written: what it describes must not change any more
         self.epoch_tables: list[dict[str, Any]] = []
         self._profile_left = 0
         self._profiler: Any = None
@@ -252,6 +253,7 @@ class JobBase:
         timings = {"epochs": self.epoch_tables, "total_s": seconds, "wall_s": wall}
         write_json_atomic(self.run_dir / TIMINGS, timings)
         write_json_atomic(self.run_dir / SUMMARY, summary)
+        self.finished = True
         self.emit(ev.PhaseTimes("total", self.epoch, top_level(seconds), wall))
         self.emit(ev.Finished(status, summary))
         return summary

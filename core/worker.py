@@ -116,21 +116,55 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
     for event in ended:
         sink(event)
     try:
-        while serve and job is not None:
-            try:
-                cmd = cmd_q.get(timeout=1.0)
-            except queue.Empty:
-                if os.getppid() != parent:
-                    break
-                continue
-            if isinstance(cmd, ev.Stop):
-                break
-            try:
-                job.on_command(cmd)
-            except Exception as exc:  # noqa: BLE001 - a bad request must not end the session
-                reporters[0].emit(ev.Log("error", f"{type(cmd).__name__} failed: {exc}"))
+        if serve and job is not None:
+            answer_requests(job, cmd_q, parent)
     finally:
         sink.flush()
         for r in reporters:
             r.close()
     return exit_status(summaries)
+
+
+def answer_requests(job: Any, cmd_q: Any, parent: int) -> None:
+    """Serve slice, probe and reconstruct requests on ``job`` until Stop or the parent process leaves."""
+    while True:
+        try:
+            cmd = cmd_q.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+            continue
+        if isinstance(cmd, ev.Stop):
+            return
+        try:
+            job.on_command(cmd)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not end the session
+            job.emit(ev.Log("error", f"{type(cmd).__name__} failed: {exc}"))
+
+
+def serve_process(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) -> None:
+    """The target of a worker that answers for a finished run from its own model.pt (the window starts one
+    when it opens a past run); exit status 1 when the run cannot be loaded (it says why in a Log)."""
+    sys.exit(serve_main(part, cfg_dict, run_dir, cmd_q, evt_q))
+
+
+def serve_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) -> int:
+    from isoscope.core.config import from_dict
+    from isoscope.core.job import Reporter, make_job
+
+    parent = os.getppid()
+    sink = BatchingSink(evt_q.put)
+    reporter = Reporter(Path(run_dir), sink)
+    try:
+        job = make_job(part, from_dict(cfg_dict), Path(run_dir), reporter)
+        job.restore()
+    except Exception as exc:  # noqa: BLE001 - said in the window; nothing answers for this run
+        reporter.emit(ev.Log("error", f"cannot answer for {run_dir}: {type(exc).__name__}: {exc}"))
+        reporter.close()
+        return 1
+    try:
+        answer_requests(job, cmd_q, parent)
+    finally:
+        sink.flush()
+        reporter.close()
+    return 0

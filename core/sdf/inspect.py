@@ -20,7 +20,8 @@ def serve_request(job: Any, cmd: Any) -> None:
         job.log(f"{type(cmd).__name__}: the network is not ready yet", "warning")
         return
     if isinstance(cmd, ev.ReconstructNow):
-        job.reconstruct(max(8, int(cmd.resolution)), final=False)
+        res = max(8, int(cmd.resolution))  # a finished run's mesh.ply stays the one its summary describes
+        job.reconstruct(res, final=False, name=f"mesh_{res}.ply" if job.finished else "mesh.ply")
     elif isinstance(cmd, ev.SliceRequest):
         job.emit(slice_plane(job, int(cmd.axis), float(cmd.offset), int(cmd.resolution)))
     elif isinstance(cmd, ev.ProbeRequest):

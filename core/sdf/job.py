@@ -23,7 +23,7 @@ from isoscope.core.mesh.part import write_mesh
 from isoscope.core.runs.rundir import atomic_path, write_json_atomic
 from isoscope.core.sdf.distance import MeshSDF
 from isoscope.core.sdf.metrics import surface_metrics, to_original_units
-from isoscope.core.sdf.network import build_model
+from isoscope.core.sdf.network import SDFNet, build_model
 from isoscope.core.sdf.packed import PackedMLP
 from isoscope.core.sdf.reconstruct import (
     EMPTY_SURFACE_ADVICE,
@@ -229,8 +229,8 @@ class SDFJob(JobBase):
         self.emit(ev.Artifact("checkpoint", str(path), {"step": self.step}))
         return path
 
-    def reconstruct(self, res: int, final: bool = True) -> dict[str, Any]:
-        """Marching cubes at ``res``; writes mesh.ply (and mesh.stl when final) in original units."""
+    def reconstruct(self, res: int, final: bool = True, name: str = "mesh.ply") -> dict[str, Any]:
+        """Marching cubes at ``res``; writes ``name`` (and mesh.stl when final) in original units."""
         with self.timer.phase("reconstruct"):
             with self.timer.phase("reconstruct.grid"):
                 rc = self.cfg.recon
@@ -243,11 +243,11 @@ class SDFJob(JobBase):
         verts, faces = surface
         with self.timer.phase("write"):
             original = self.part.to_original(verts.cpu().numpy())
-            write_mesh(self.run_dir / "mesh.ply", original, faces.cpu().numpy())
+            write_mesh(self.run_dir / name, original, faces.cpu().numpy())
             if final:
                 write_mesh(self.run_dir / "mesh.stl", original, faces.cpu().numpy())
         info = {"resolution": res, "step": self.step, "vertices": int(len(verts)), "faces": int(len(faces))}
-        self.emit(ev.Artifact("mesh", str(self.run_dir / "mesh.ply"), info))
+        self.emit(ev.Artifact("mesh", str(self.run_dir / name), info))
         self.fit_mesh = (verts, faces)
         return {"status": "done"}
 
@@ -257,6 +257,20 @@ class SDFJob(JobBase):
             norm = surface_metrics(verts, faces, self.verts, self.faces, self.cfg.recon.metric_samples)
         orig = to_original_units(norm, self.part.scale)
         return {"metrics": orig, "metrics_normalised": norm}
+
+    def restore(self) -> None:
+        """Load a finished run's part and network (its model.pt) to answer requests: probes, slices and
+        "Reconstruct now", which then writes mesh_<res>.ply beside the run's own mesh."""
+        from isoscope.core.mesh.part import load_part
+
+        self.part = load_part(self.part_path)
+        self.mesh_sdf = MeshSDF(self.part.normalised_vertices, self.part.faces, self.device)
+        state = torch.load(self.run_dir / "model.pt", map_location=self.device, weights_only=True)
+        self.scaler = scaler_from_state(state["scaler"]).to(self.device)
+        self.model = SDFNet(list(state["widths"]), state.get("init", "he_uniform")).to(self.device)
+        self.model.load_state_dict(state["model"])
+        self.net = PackedMLP([self.model]).to(self.device)
+        self.step, self.epoch, self.finished = int(state.get("step", 0)), int(state.get("epoch", 0)), True
 
     def run_body(self) -> dict[str, Any]:
         self.setup()
