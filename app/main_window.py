@@ -28,7 +28,7 @@ from isoscope.app.job_client import JobClient, JobState
 from isoscope.app.pacing import FramePacer
 from isoscope.app.panes import Banner, LogPane, ProfileTable
 from isoscope.app.plots import PlotsPanel, format_eta
-from isoscope.app.run_views import RunViewsMixin
+from isoscope.app.run_views import RunViewsMixin, can_continue
 from isoscope.app.runs_panel import RunsPanel
 from isoscope.app.settings import Settings
 from isoscope.app.setup_panel import SetupPanel
@@ -89,6 +89,9 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.act_stop = tb.addAction("■ Stop", self.stop_job)
         tb.addSeparator()
         self.act_recon = tb.addAction("Reconstruct now", self.reconstruct_now)
+        self.act_continue = tb.addAction("Continue training", self.continue_training)
+        self.act_continue.setToolTip("Train the finished run shown further into a new run: its settings, network "
+                                     "and optimiser, a fresh draw of points")  # fmt: skip
         self.recon_res = QSpinBox()
         self.recon_res.setRange(16, 1024)
         self.recon_res.setSingleStep(16)
@@ -308,6 +311,8 @@ class MainWindow(RunViewsMixin, QMainWindow):
         self.act_pause.setText("▶ Resume" if state == JobState.PAUSED else "⏸ Pause")
         self.act_stop.setEnabled(active or self.client.pid is not None)
         self.act_profile.setEnabled(state == JobState.RUNNING)
+        run_dir = self.client.run_dir
+        self.act_continue.setEnabled(state == JobState.FINISHED and run_dir is not None and can_continue(run_dir))
         self._set_status(state=state)
 
     def _on_crashed(self, message: str, details: str) -> None:

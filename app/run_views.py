@@ -61,6 +61,21 @@ class RunViewsMixin:
             self.client.serve(run.part, from_dict(run.config), run.path)
         self.act_recon.setToolTip(self.no_answer or "Mesh the current network now (a finished run: mesh_<res>.ply)")
 
+    def continue_training(self) -> bool:
+        """Continue the finished run shown: its config (a fresh draw of points, ``resumed_from`` set) goes into
+        the Setup panel with its part, and starts; the new run starts from its network and optimiser."""
+        run_dir = self.client.run_dir
+        if self.client.is_active() or run_dir is None or not can_continue(run_dir):
+            self.show_message("warning", "Continue training needs a finished SDF run that saved its network")
+            return False
+        run = read_run(run_dir)
+        cfg = from_dict(run.config)
+        cfg.resumed_from, cfg.train.seed = str(run_dir), cfg.train.seed + 1
+        if not self.setup.set_part(run.part):
+            return False
+        self.setup.editor.set_config(cfg)
+        return self.start()
+
     def overlay_run(self, path: str | Path) -> None:
         try:
             run = read_run(path)
@@ -136,3 +151,8 @@ def why_no_answer(run: RunRecord) -> str | None:
     except ConfigError as exc:
         return f"its config cannot be read: {exc}"
     return None
+
+
+def can_continue(run_dir: Path) -> bool:
+    """A finished SDF run with its network saved: one that Continue training can start from."""
+    return (run_dir / "model.pt").is_file() and (run_dir / "summary.json").is_file()

@@ -67,6 +67,14 @@ def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, brac
     assert (bracket_run / "mesh_24.ply").stat().st_size > 0
     assert (bracket_run / "mesh.ply").read_bytes() == mesh and (bracket_run / "summary.json").read_bytes() == summary
 
+    # Continue training: a new run that starts from this one's network.
+    assert w.act_continue.isEnabled()
+    with qtbot.waitSignal(w.job_done, timeout=TIMEOUT_MS) as done:
+        w.act_continue.trigger()
+    assert done.args == ["Finished"] and w.client.run_dir != bracket_run
+    config = json.loads((w.client.run_dir / "config.json").read_text())
+    assert config["resumed_from"] == str(bracket_run) and config["part"] == str(PARTS / "bracket.stl")
+
 
 def test_a_run_without_a_network_says_why_nothing_answers(qtbot, tmp_path: Path) -> None:
     from isoscope.app.main_window import MainWindow
