@@ -22,8 +22,9 @@ from isoscope.core.job import EMPTY_ADVICE_KEY, JobBase, JobError
 from isoscope.core.mesh.part import write_mesh
 from isoscope.core.runs.rundir import atomic_path, write_json_atomic
 from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.sdf.fit import FitError, load_fit
 from isoscope.core.sdf.metrics import surface_metrics, to_original_units
-from isoscope.core.sdf.network import SDFNet, build_model
+from isoscope.core.sdf.network import build_model
 from isoscope.core.sdf.packed import PackedMLP
 from isoscope.core.sdf.reconstruct import (
     EMPTY_SURFACE_ADVICE,
@@ -90,11 +91,10 @@ class SDFJob(JobBase):
         """The checkpoint of the run this fit continues (``resumed_from``), checked against the config."""
         if not self.cfg.resumed_from:
             return None
-        path = Path(self.cfg.resumed_from) / "model.pt"
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - a missing or unreadable checkpoint is the user's to fix
-            raise JobError(f"cannot continue {self.cfg.resumed_from}: {type(exc).__name__}: {exc}") from exc
+            state = load_fit(self.cfg.resumed_from, str(self.device)).state
+        except FitError as exc:
+            raise JobError(f"cannot continue: {exc}") from exc
         if "optimizer" not in state:
             raise JobError(f"cannot continue {self.cfg.resumed_from}: its model.pt holds no optimiser state")
         if list(state["widths"]) != build_model(self.cfg.model).widths:
@@ -265,12 +265,10 @@ class SDFJob(JobBase):
 
         self.part = load_part(self.part_path)
         self.mesh_sdf = MeshSDF(self.part.normalised_vertices, self.part.faces, self.device)
-        state = torch.load(self.run_dir / "model.pt", map_location=self.device, weights_only=True)
-        self.scaler = scaler_from_state(state["scaler"]).to(self.device)
-        self.model = SDFNet(list(state["widths"]), state.get("init", "he_uniform")).to(self.device)
-        self.model.load_state_dict(state["model"])
+        fit = load_fit(self.run_dir, str(self.device))
+        self.model, self.scaler = fit.net, fit.scaler
         self.net = PackedMLP([self.model]).to(self.device)
-        self.step, self.epoch, self.finished = int(state.get("step", 0)), int(state.get("epoch", 0)), True
+        self.step, self.epoch, self.finished = int(fit.state.get("step", 0)), int(fit.state.get("epoch", 0)), True
 
     def run_body(self) -> dict[str, Any]:
         self.setup()
