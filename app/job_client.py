@@ -97,6 +97,7 @@ class JobClient(QObject):
     finished = Signal(object)
     failed = Signal(object)
     crashed = Signal(str, str)
+    serve_failed = Signal(str)
     state_changed = Signal(str)
     polled = Signal()
 
@@ -115,6 +116,7 @@ class JobClient(QObject):
         self.max_batch = max_batch
         self.run_dir: Path | None = None
         self.run_dirs: list[Path] = []
+        self.serving = False
         self.last_logs: collections.deque[str] = collections.deque(maxlen=20)
         self.poll_ms = poll_ms
         self._interval_ms = poll_ms
@@ -145,6 +147,7 @@ class JobClient(QObject):
     def _spawn(self, target: Any, args: tuple, run_dirs: list[Path]) -> None:
         """A fresh worker process running ``target(*args, cmd_q, evt_q)``; the previous one is retired."""
         self._retire_current()
+        self.serving = False  # True for a worker that only answers for a finished run (serve)
         self.run_dir, self.run_dirs = run_dirs[0], run_dirs
         self.last_logs.clear()
         self._stop_requested = False
@@ -161,6 +164,7 @@ class JobClient(QObject):
         from isoscope.core.worker import serve_process  # torch-free at import time
 
         self._spawn(serve_process, (str(part), to_dict(cfg), str(run_dir)), [Path(run_dir)])
+        self.serving = True
         self._set_state(JobState.FINISHED)
 
     def retire(self) -> None:
@@ -314,6 +318,11 @@ class JobClient(QObject):
         code = proc.exitcode
         _close_queues(self._cmd_q, self._evt_q)
         self._proc = self._cmd_q = self._evt_q = None
+        if self.serving and code:  # it could not load the run: nothing answers for it (its Log said why)
+            self.serving = False
+            self._set_state(JobState.IDLE)
+            self.serve_failed.emit(self.last_logs[-1] if self.last_logs else f"its worker exited ({code})")
+            return
         if self._state in (JobState.FINISHED, JobState.FAILED):
             return
         if self._state == JobState.STOPPING and self._stop_requested and code is not None and code < 0:

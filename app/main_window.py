@@ -179,6 +179,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
         c.event.connect(self.handle_event)
         c.state_changed.connect(self._update_actions)
         c.crashed.connect(self._on_crashed)
+        c.serve_failed.connect(self._on_serve_failed)
         c.part_result.connect(lambda e: self._part_ended(e.part, e.run_dir, e.summary))
         self.setup.message.connect(self.show_message)
         self.runs.message.connect(self.show_message)
@@ -218,7 +219,7 @@ class MainWindow(RunViewsMixin, QMainWindow):
     # ------------------------------------------------------------------ jobs
     def start(self) -> bool:
         """Start a job for the chosen part(s) with the edited config; False with a message if refused."""
-        if self.client.is_active():
+        if self.client.is_active() or self._groups:
             self.show_message("warning", "a job is running: stop it first")
             return False
         if not self.setup.parts:
@@ -233,8 +234,11 @@ class MainWindow(RunViewsMixin, QMainWindow):
         if problem:
             self.show_message("error", problem)
             return False
-        self._cfg = cfg
         folder = self.setup.folder
+        if cfg.resumed_from and folder is not None:
+            self.show_message("error", "a folder run cannot continue one run: clear resumed_from in the settings")
+            return False
+        self._cfg = cfg
         try:
             root = new_run_dir(self.runs_root, str(folder), "batch") if folder is not None else None
         except OSError as exc:

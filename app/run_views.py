@@ -34,6 +34,8 @@ class RunViewsMixin:
         self.clear_banner()
         self._reset_views(run.part)
         meshes = [e for e in run.events if isinstance(e, ev.Artifact) and e.kind == "mesh"]
+        final = [e for e in meshes if Path(e.path).name == "mesh.ply"]  # the mesh the run's summary describes
+        meshes = final or meshes
         for e in run.events:
             if not (isinstance(e, ev.Artifact) and e.kind == "mesh" and e is not meshes[-1]):
                 self.handle_event(e, replay=True)
@@ -58,7 +60,9 @@ class RunViewsMixin:
             self.client.retire()
             self.append_log("info", f"probes, slices and Reconstruct now are off for this run: {self.no_answer}")
         else:
-            self.client.serve(run.part, from_dict(run.config), run.path)
+            cfg = from_dict(run.config)
+            cfg.device = "auto"  # this machine's GPU if it has one, whatever the run was trained on
+            self.client.serve(run.part, cfg, run.path)
         self.act_recon.setToolTip(self.no_answer or "Mesh the current network now (a finished run: mesh_<res>.ply)")
 
     def continue_training(self) -> bool:
@@ -74,7 +78,14 @@ class RunViewsMixin:
         if not self.setup.set_part(run.part):
             return False
         self.setup.editor.set_config(cfg)
-        return self.start()
+        started = self.start()
+        self.setup.editor.set_value("resumed_from", "")  # the next Start is a fresh fit again
+        return started
+
+    def _on_serve_failed(self, why: str) -> None:
+        self.no_answer = f"its network could not be loaded ({why})"
+        self.act_recon.setToolTip(self.no_answer)
+        self.append_log("warning", f"probes, slices and Reconstruct now are off for this run: {self.no_answer}")
 
     def overlay_run(self, path: str | Path) -> None:
         try:

@@ -63,9 +63,10 @@ class Reporter:
         metrics_hz: float = 20.0,
         timings_hz: float = 2.0,
         command_poll_s: float = COMMAND_POLL_S,
+        record: bool = True,
     ) -> None:
         self.run_dir = run_dir
-        self.writer = RunWriter(run_dir)
+        self.writer = RunWriter(run_dir) if record else None  # None: the run directory is only read
         self.sink = sink
         self._commands = commands or (lambda: [])
         self._min_metrics = 1.0 / metrics_hz
@@ -75,9 +76,9 @@ class Reporter:
         self.command_poll_s = command_poll_s
 
     def emit(self, event: Any) -> None:
-        if isinstance(event, DURABLE):
+        if self.writer is not None and isinstance(event, DURABLE):
             self.writer.record(event)
-        if isinstance(event, ev.Log):
+        if self.writer is not None and isinstance(event, ev.Log):
             self.writer.log(event.text)
         self.sink(event)
 
@@ -102,7 +103,8 @@ class Reporter:
         return self._commands()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 EMPTY_ADVICE_KEY = "advice"

@@ -102,7 +102,7 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
     def first(event: Any) -> None:
         (ended.append if isinstance(event, (ev.Finished, ev.Failed)) else sink)(event)
 
-    reporters = [Reporter(paths[0], first, commands)] + [Reporter(p, lambda event: None) for p in paths[1:]]
+    reporters = [Reporter(paths[0], first, commands)] + [Reporter(p, lambda event: None, commands) for p in paths[1:]]
     job = None
     try:
         cfg = from_dict(cfg_dict)
@@ -113,7 +113,7 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
         summaries = [job_failed(exc, p, part, r.emit) for part, p, r in zip(parts, paths, reporters, strict=True)]
     for part, path, summary in zip(parts, paths, summaries, strict=True):
         sink(ev.PartResult(part, str(path), summary))
-    for event in ended:
+    for event in ended[-1:]:  # the first part's last end (a group fitted again part by part ends it twice)
         sink(event)
     try:
         if serve and job is not None:
@@ -154,13 +154,13 @@ def serve_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) 
 
     parent = os.getppid()
     sink = BatchingSink(evt_q.put)
-    reporter = Reporter(Path(run_dir), sink)
+    reporter = Reporter(Path(run_dir), sink, record=False)  # answers only: the finished run is not written
     try:
         job = make_job(part, from_dict(cfg_dict), Path(run_dir), reporter)
         job.restore()
     except Exception as exc:  # noqa: BLE001 - said in the window; nothing answers for this run
-        reporter.emit(ev.Log("error", f"cannot answer for {run_dir}: {type(exc).__name__}: {exc}"))
-        reporter.close()
+        sink(ev.Log("error", f"cannot answer for {run_dir}: {type(exc).__name__}: {exc}"))
+        sink.flush()
         return 1
     try:
         answer_requests(job, cmd_q, parent)

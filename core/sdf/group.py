@@ -54,7 +54,10 @@ def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001 - one part never stops the group
             results[k] = job_failed(exc, job.run_dir, job.part_path, job.emit)
     if ready:
-        train_parts([job for _, job in ready])
+        train_parts([job for _, job in ready])  # raises only when the group as a whole fails
     for k, job in ready:
-        results[k] = job.finish(job.conclude())
+        try:
+            results[k] = job.finish(job.conclude())
+        except Exception as exc:  # noqa: BLE001 - one part's reconstruction never stops the others
+            results[k] = job_failed(exc, job.run_dir, job.part_path, job.emit)
     return [results[k] for k in range(len(jobs))]

@@ -54,6 +54,7 @@ class SDFJob(JobBase):
         torch.manual_seed(cfg.train.seed)
         self.gen = torch.Generator(device=dev).manual_seed(cfg.train.seed)
         set_precision(dev, cfg.train.precision)
+        resume = self.resume_state()  # checked first: a checkpoint that cannot continue fails before sampling
         faces = self.check_health()
         with timer.phase("sample"):
             with timer.phase("sample.bvh"):
@@ -68,9 +69,11 @@ class SDFJob(JobBase):
                 self.val = validation_sets(
                     self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen
                 )
-        resume = self.resume_state()
         with timer.phase("cache"):
-            self.scaler = scaler_from_state(resume["scaler"]) if resume else make_scaler(cfg.train.scaler).fit(dist)
+            if resume:
+                self.scaler = scaler_from_state(resume["scaler"]).to(dev)
+            else:
+                self.scaler = make_scaler(cfg.train.scaler).fit(dist)
             self.X, self.Y = points.contiguous(), self.scaler.transform(dist).contiguous()
         with timer.phase("init"):  # network and optimiser (on CUDA, the step's graph is captured in train)
             self.model = build_model(cfg.model).to(dev)  # what model.pt holds

@@ -126,7 +126,7 @@ def train_parts(jobs: list[SDFJob]) -> None:
         with timer.phase("batch"):
             perms = torch.stack([torch.randperm(n, device=lead.device, generator=j.gen) for j in jobs])
         for i in range(steps_per_epoch):
-            if lead.handle_commands():
+            if lead.handle_commands() or any(j.stopping for j in jobs):
                 _stop(jobs, step)
                 return
             with lead.profile_step():
@@ -139,7 +139,7 @@ def train_parts(jobs: list[SDFJob]) -> None:
                 for j, loss in zip(jobs, step.read_losses(count), strict=True):
                     j.report_training(epoch, loss, force=i == steps_per_epoch - 1)
                 count = 0
-        _end_epoch(jobs, step, epoch, {k: v - mark.get(k, 0.0) for k, v in timer.snapshot().items()}, wall0)
+        _end_epoch(jobs, step, epoch, mark, wall0)
     _finish(jobs, step)
 
 
@@ -158,14 +158,15 @@ def _take_weights(jobs: list[SDFJob], step: PartsStep) -> None:
             j.net.load_part(step.net, p)
 
 
-def _end_epoch(jobs: list[SDFJob], step: PartsStep, epoch: int, seconds: dict[str, float], wall0: float) -> None:
-    """Validate each part and report the epoch's timing table (a group's phases shared among its parts)."""
+def _end_epoch(jobs: list[SDFJob], step: PartsStep, epoch: int, mark: dict[str, float], wall0: float) -> None:
+    """Validate each part and report the epoch's timing table since ``mark`` (validation included; a group's
+    phases shared among its parts)."""
     parts = len(jobs)
     _take_weights(jobs, step)
     for j in jobs:
         j.epoch = epoch
-        j.validate(epoch)
-    seconds = {k: v / parts for k, v in seconds.items()}
+        j.validate(epoch)  # timed by each part's own timer (a part alone: the loop's)
+    seconds = {k: (v - mark.get(k, 0.0)) / parts for k, v in step.timer.snapshot().items()}
     wall = time.perf_counter() - wall0
     note = f"\n(phases: the share of a group of {parts} parts)" if parts > 1 else ""
     for j in jobs:
