@@ -122,7 +122,7 @@ def test_bad_inputs_are_refused_with_a_message(window, tmp_path):
     assert window.client.state == "Idle"
 
 
-def test_crash_is_reported_and_a_new_run_works(window, qtbot):
+def test_crash_is_reported_a_new_run_works_and_reopens(window, qtbot, tmp_path):
     # long enough to be killed mid-run: the first poll with training points comes 2 s after the start
     window.setup.editor.set_value("train.epochs", 400)
     assert window.start()
@@ -140,6 +140,30 @@ def test_crash_is_reported_and_a_new_run_works(window, qtbot):
     assert window.plots._epoch_bars and window.plots.epochs
     qtbot.waitUntil(lambda: _fit_points(window) > 100, timeout=10_000)
     assert not window.banner.isVisible()
+    reopen_past_run(window, window.client.run_dir, tmp_path)
+
+
+def reopen_past_run(window, run_dir: Path, tmp_path: Path) -> None:
+    """The finished run reopened: its curves, timings and mesh replayed; overlay and CSV export."""
+    window.runs.refresh()
+    assert str(run_dir) in window.runs.run_paths()
+    window.plots.reset()
+    window.viewport.clear()
+    assert window.open_run(run_dir)
+    records = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    n_train = sum(1 for r in records if r["event"] == "Metrics" and "train_loss" in r["values"])
+    x, _ = window.plots.train_curve.getData()
+    assert len(x) == n_train
+    assert sorted(window.plots.epochs) == [1, 2]
+    assert window.plots.share_data()[0] == "run"
+    assert _fit_points(window) > 100 and "truth" in window.viewport.actors
+    window.overlay_run(run_dir)
+    assert len(window.plots._overlays) == 2
+    from isoscope.app.runs_panel import export_metrics_csv
+
+    rows = export_metrics_csv(run_dir, tmp_path / "m.csv")
+    assert rows == sum(1 for r in records if r["event"] == "Metrics")
+    assert (tmp_path / "m.csv").read_text().startswith("step,epoch,train_loss")
 
 
 def test_stop_a_run(window, qtbot):
@@ -256,26 +280,3 @@ def test_viewport_is_composed_apart_from_the_window(qapp, qtbot, tmp_path):
         w.close()
         w.deleteLater()
         qapp.processEvents()
-
-
-def test_open_past_run_replays_curves_timings_and_mesh(window, qtbot, tmp_path):
-    run_dir = run_to_the_end(window, qtbot)
-    window.runs.refresh()
-    assert str(run_dir) in window.runs.run_paths()
-    window.plots.reset()
-    window.viewport.clear()
-    assert window.open_run(run_dir)
-    records = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    n_train = sum(1 for r in records if r["event"] == "Metrics" and "train_loss" in r["values"])
-    x, _ = window.plots.train_curve.getData()
-    assert len(x) == n_train
-    assert sorted(window.plots.epochs) == [1, 2]
-    assert window.plots.share_data()[0] == "run"
-    assert _fit_points(window) > 100 and "truth" in window.viewport.actors
-    window.overlay_run(run_dir)
-    assert len(window.plots._overlays) == 2
-    from isoscope.app.runs_panel import export_metrics_csv
-
-    rows = export_metrics_csv(run_dir, tmp_path / "m.csv")
-    assert rows == sum(1 for r in records if r["event"] == "Metrics")
-    assert (tmp_path / "m.csv").read_text().startswith("step,epoch,train_loss")

@@ -40,7 +40,7 @@ def test_folder_run_in_groups_fills_the_dataset_and_reopens(qtbot, tmp_path: Pat
     from isoscope.core.cli import train_main
 
     folder = five_parts(tmp_path)
-    settings = {"train.batch_parts": 4, "train.epochs": 2, "recon.metric_samples": 2000}
+    settings = {"train.batch_parts": 4, "train.epochs": 1, "recon.metric_samples": 2000}
     isolate_settings(tmp_path / "qsettings")
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
     qtbot.addWidget(w)
