@@ -19,7 +19,7 @@ from isoscope.app.run_views import can_continue
 from isoscope.core import events as ev
 from isoscope.core.config import ConfigError
 from isoscope.core.runs.folder import FolderRun
-from isoscope.core.runs.rundir import new_run_dir
+from isoscope.core.runs.rundir import SUMMARY, new_run_dir, write_json_atomic
 
 
 class JobControlMixin:
@@ -129,8 +129,12 @@ class JobControlMixin:
 
     def _on_crashed(self, message: str, details: str) -> None:
         self.show_message("error", f"{message}; the curves so far are kept. Last log lines are in the log pane.")
+        self._set_status(rate="", eta="")  # no live figures from a worker that is gone
         for run_dir, part in list(self._pending.items()):
-            self._part_ended(part, run_dir, {"status": "crashed", "part": part, "error": message})
+            summary = {"status": "crashed", "part": part, "error": message}
+            if not (Path(run_dir) / SUMMARY).exists():  # the run is listed as crashed, not running, from now on
+                write_json_atomic(Path(run_dir) / SUMMARY, summary)
+            self._part_ended(part, run_dir, summary)
         if details:
             self.append_log("error", details)
         self._job_ended(JobState.CRASHED)

@@ -223,7 +223,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
             eta = "reconstructing" if e.stage == "reconstruct" else f"ETA {format_eta(e.eta_s)}"
             self._set_status(step=f"step {e.step:,}/{e.total_steps:,}", epoch=f"epoch {e.epoch}/{e.total_epochs}",
                              rate=f"{e.samples_per_s:,.0f} samples/s", eta=eta)  # fmt: skip
-        elif isinstance(e, ev.Metrics):
+        elif isinstance(e, ev.Metrics) and replay:  # a live run's Progress says it (with the totals)
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
         elif isinstance(e, ev.Started):
             self._set_status(device=e.device)

@@ -211,7 +211,11 @@ class PlotsPanel(QWidget):
             return
         dirty, self._dirty = self._dirty, set()
         if "train" in dirty:
-            self.train_curve.setData(np.asarray(self.train[0], float), np.asarray(self.train[1], float))
+            self.train_curve.setData(
+                np.asarray(self.train[0], float),
+                np.asarray(self.train[1], float),
+                symbol="o" if len(self.train[0]) == 1 else None,
+            )  # one reading: a dot
         if "val" in dirty:
             self.val_curve.setData(np.asarray(self.val[0], float), np.asarray(self.val[1], float))
         if "epoch" in dirty:

@@ -127,9 +127,14 @@ def test_crash_is_reported_a_new_run_works_and_reopens(window, qtbot, tmp_path):
     window.setup.editor.set_value("train.epochs", 400)
     assert window.start()
     qtbot.waitUntil(lambda: len(window.plots.train[0]) >= 2, timeout=TIMEOUT_MS)
+    crashed_run = window.client.run_dir
     window.client.kill()
     qtbot.waitUntil(lambda: window.client.state == "Crashed", timeout=20_000)
     assert "worker crashed" in window.banner.text()
+    assert window.status_labels["rate"].text() == window.status_labels["eta"].text() == ""  # no stale figures
+    tree = window.runs.tree
+    rows = {tree.topLevelItem(i).data(0, 256): tree.topLevelItem(i).text(2) for i in range(tree.topLevelItemCount())}
+    assert rows[str(crashed_run)] == "crashed"  # listed as crashed, not running
     assert len(window.plots.train[0]) >= 2  # the curves so far are kept
     assert window.act_start.isEnabled()
     window.setup.apply_preset("tiny")

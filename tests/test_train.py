@@ -162,3 +162,22 @@ def test_same_seed_same_run(tmp_path):
         assert train_main(argv + ["--seed", "7", "--recon.metric_samples", "5000"]) == 0
         losses.append(json.loads((out / "summary.json").read_text())["train_loss"])
     assert losses[0] == losses[1]
+
+
+def test_every_loss_reading_is_recorded(tmp_path):
+    """The loss is read back every log_every steps and at each epoch's end; metrics.jsonl holds every reading
+    (thinning is the plots' business), however fast the machine."""
+    import math
+
+    from isoscope.core import events as ev
+    from isoscope.core.cli import train_main
+
+    out = tmp_path / "run"
+    argv = [str(PARTS / "sphere.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out), "--quiet"]
+    assert train_main(argv + ["--epochs", "3", "--logEvery", "7", "--recon.metric_samples", "2000"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    steps = math.ceil(cfg["sampling"]["num_points"] / cfg["train"]["batch_size"])
+    per_epoch = steps // 7 + (1 if steps % 7 else 0)
+    losses = [e for e in read_run(out).events if isinstance(e, ev.Metrics) and "train_loss" in e.values]
+    assert len(losses) == 3 * per_epoch
+    assert [e.epoch for e in losses] == [k for k in (1, 2, 3) for _ in range(per_epoch)]

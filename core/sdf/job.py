@@ -172,9 +172,10 @@ class SDFJob(JobBase):
             self.Y.copy_(self.scaler.transform(dist))
 
     def report_training(self, epoch: int, loss: float, force: bool) -> None:
+        """Every loss reading is recorded (metrics.jsonl holds them all); progress at most metrics_hz."""
         self.last_train_loss = loss
+        self.emit(ev.Metrics(self.step, epoch, {"train_loss": loss}))
         if force or self.reporter.due("metrics"):
-            self.emit(ev.Metrics(self.step, epoch, {"train_loss": loss}))
             self.emit_progress(epoch, "train")
         if self.reporter.due("timings"):
             seconds, wall = self.timer.interval()

@@ -162,9 +162,10 @@ class SplatJob(JobBase):
                  f"{stats['pruned']} pruned -> {stats['count']} Gaussians")  # fmt: skip
 
     def report_training(self) -> None:
+        """Every loss reading is recorded (metrics.jsonl holds them all); progress at most metrics_hz."""
+        values = {"train_loss": self.last_train_loss, "num_gaussians": float(len(self.fit.g))}
+        self.emit(ev.Metrics(self.step, self.epoch, values))
         if self.reporter.due("metrics") or self.step == self.cfg.splat.steps:
-            values = {"train_loss": self.last_train_loss, "num_gaussians": float(len(self.fit.g))}
-            self.emit(ev.Metrics(self.step, self.epoch, values))
             self.emit_progress(self.epoch, "train")
         if self.reporter.due("timings"):
             seconds, wall = self.timer.interval()
