@@ -18,6 +18,7 @@ import torch
 from isoscope.core import events as ev
 from isoscope.core.config import RunConfig, to_dict
 from isoscope.core.phases import TRAIN_PHASES
+from isoscope.core.profiling import profiler_quiet, write_profile
 from isoscope.core.runs.rundir import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
 from isoscope.core.timing import PhaseTimer, top_level
 
@@ -123,6 +124,7 @@ class JobBase:
         self.total_steps = 1
         self.stopping = self.paused = False
         self.finished = False  # summary.json written: what it describes must not change any more
+        self.training = False  # in the training loop (what Profile can measure)
         self.epoch_tables: list[dict[str, Any]] = []
         self._profile_left = 0
         self._profiler: Any = None
@@ -162,6 +164,8 @@ class JobBase:
         elif isinstance(cmd, ev.Resume):
             self.paused = False
             self.log("resumed")
+        elif isinstance(cmd, ev.ProfileSteps) and not self.training:
+            self.log("Profile: the training has ended, so there are no steps left to profile", "warning")
         elif isinstance(cmd, ev.ProfileSteps):
             self._profile_left = max(1, int(cmd.steps))
             self.log(f"profiling the next {self._profile_left} steps")
@@ -184,7 +188,8 @@ class JobBase:
             if self.device.type == "cuda":
                 acts.append(torch.profiler.ProfilerActivity.CUDA)
             self._profiler = torch.profiler.profile(activities=acts, record_shapes=True)
-            self._profiler.__enter__()
+            with profiler_quiet(self.log):
+                self._profiler.__enter__()
             self.timer.profiling = True
         with torch.profiler.record_function("step"):
             yield
@@ -193,12 +198,12 @@ class JobBase:
             self._finish_profile()
 
     def _finish_profile(self) -> None:
-        from isoscope.core.profiling import write_profile
 
         prof, self._profiler = self._profiler, None
         self.timer.profiling = False
-        prof.__exit__(None, None, None)
-        info = write_profile(prof, self.run_dir / "profile", self.device.type == "cuda")
+        with profiler_quiet(self.log):
+            prof.__exit__(None, None, None)
+            info = write_profile(prof, self.run_dir / "profile", self.device.type == "cuda")
         self.emit(ev.Artifact("profile", info.pop("path"), info))
 
     # -- life cycle

@@ -1,9 +1,38 @@
-"""Writing a torch.profiler capture: the key_averages table, a Chrome trace and the top operators."""
+"""Writing a torch.profiler capture (the key_averages table, a Chrome trace and the top operators), and
+keeping the profiler's own chatter (kineto's native lines, Python warnings) off the terminal."""
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+@contextmanager
+def profiler_quiet(log: Callable[[str], None]) -> Iterator[None]:
+    """Send what the profiler prints meanwhile (native lines on stderr, Python warnings) to ``log``, the
+    run's log, instead of the terminal (on a CPU it reports that it found no GPU, for one)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines = tmp.read().decode(errors="replace").splitlines()
+    for line in [*lines, *(str(w.message) for w in caught)]:
+        if line.strip():
+            log(f"profiler: {line.strip()}")
 
 
 def write_profile(prof: Any, folder: Path, cuda: bool, top: int = 15) -> dict[str, Any]:

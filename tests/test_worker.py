@@ -61,7 +61,7 @@ def _cfg(epochs: int = 6) -> C.RunConfig:
     return cfg
 
 
-def test_commands_during_and_after_training(tmp_path):
+def test_commands_during_and_after_training(tmp_path, capfd):
     w = Worker(PARTS / "sphere.stl", _cfg(), tmp_path)
     try:
         w.cmd.put(ev.Pause())
@@ -87,7 +87,10 @@ def test_commands_during_and_after_training(tmp_path):
         assert names and any(n.startswith("aten::") for n in names)
         done = w.wait_for(lambda e: isinstance(e, (ev.Finished, ev.Failed)))
         assert isinstance(done, ev.Finished) and done.status == "done"
-        # After training the worker keeps serving requests for the finished run.
+        # After training the worker keeps serving requests for the finished run; Profile has nothing left.
+        w.cmd.put(ev.ProfileSteps(5))
+        late = w.wait_for(lambda e: isinstance(e, ev.Log) and "no steps left" in e.text)
+        assert late.level == "warning"
         w.cmd.put(ev.ProbeRequest((0.0, 0.0, 0.0)))
         probe = w.wait_for(lambda e: isinstance(e, ev.PointProbe))
         assert probe.truth == pytest.approx(-1.0, abs=0.01) and probe.predicted < 0
@@ -97,6 +100,9 @@ def test_commands_during_and_after_training(tmp_path):
     finally:
         w.close()
     assert w.proc.exitcode == 0
+    err = capfd.readouterr().err  # the profiler's chatter went to the run's log, not the terminal
+    assert "gpuGetDeviceCount" not in err and "Warning" not in err, err
+    assert "profiler: " in (tmp_path / "log.txt").read_text()
 
 
 def test_batching_sink_keeps_order_and_sends_important_events_at_once():

@@ -119,6 +119,7 @@ def train_parts(jobs: list[SDFJob]) -> None:
     for j in jobs:
         j.total_steps = steps_per_epoch * cfg.train.epochs
         j._t_train = time.perf_counter()
+        j.training = True
     for epoch in range(1, cfg.train.epochs + 1):
         wall0, mark = time.perf_counter(), timer.snapshot()
         if cfg.sampling.resample_every_epoch and epoch > 1:
@@ -188,6 +189,7 @@ def _finish(jobs: list[SDFJob], step: PartsStep) -> None:
     parts = len(jobs)
     for p, j in enumerate(jobs):
         j.optimizer_state = adam_state(step.opt, p if parts > 1 else None)
+        j.training = False
     if parts > 1:
         for key, value in step.timer.snapshot().items():
             for j in jobs:

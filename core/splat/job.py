@@ -125,6 +125,7 @@ class SplatJob(JobBase):
         count, last_live, live_cost, refreshed = 0, time.perf_counter(), 0.0, False
         epoch_mark = (self.timer.snapshot(), time.perf_counter())
         log_every = max(1, self.cfg.train.log_every)
+        self.training = True
         for _ in range(c.steps):
             if self.handle_commands():
                 break
@@ -151,6 +152,7 @@ class SplatJob(JobBase):
                 self.publish(final=False)
                 last_live = time.perf_counter()
                 live_cost, refreshed = last_live - t0, True
+        self.training = False
 
     def densify(self) -> None:
         with self.timer.phase("densify"):
