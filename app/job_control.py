@@ -121,6 +121,8 @@ class JobControlMixin:
         self.act_start.setEnabled(not active)
         self.act_pause.setEnabled(state in (JobState.RUNNING, JobState.PAUSED))
         self.act_pause.setText("▶ Resume" if state == JobState.PAUSED else "⏸ Pause")
+        if state == JobState.PAUSED:
+            self.plots.pause_gap()
         self.act_stop.setEnabled(active or self.client.pid is not None)
         self.act_profile.setEnabled(state == JobState.RUNNING)
         run_dir = self.client.run_dir

@@ -169,6 +169,13 @@ class PlotsPanel(QWidget):
             self.total = seconds
             self._dirty.add("share")
 
+    def pause_gap(self) -> None:
+        """The job paused: the throughput curve breaks here (a pause is no training, and is not counted)."""
+        if self.rate[0] and np.isfinite(self.rate[1][-1]):
+            self.rate[0].append(self.rate[0][-1])
+            self.rate[1].append(float("nan"))
+            self._dirty.add("rate")
+
     def on_progress(self, p: ev.Progress) -> None:
         if p.stage == "train" and p.samples_per_s == p.samples_per_s:
             self.rate[0].append(p.step)
@@ -223,10 +230,10 @@ class PlotsPanel(QWidget):
         if "share" in dirty:
             self._draw_share()
         if "rate" in dirty:
-            self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float))
+            self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float), connect="finite")
             if self.final_rate:
                 self._set_title(self.rate_plot, f"Throughput {compact(self.final_rate)}/s")
-            elif self.rate[1] and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
+            elif self.rate[1] and np.isfinite(self.rate[1][-1]) and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
                 eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
                 self._set_title(self.rate_plot, f"{compact(self.rate[1][-1])} samples/s{eta}")

@@ -125,6 +125,8 @@ class JobBase:
         self.stopping = self.paused = False
         self.finished = False  # summary.json written: what it describes must not change any more
         self.training = False  # in the training loop (what Profile can measure)
+        self.clock = time.perf_counter  # throughput's clock (a test may drive it)
+        self.paused_s = 0.0  # seconds spent paused, left out of throughput and ETA
         self.epoch_tables: list[dict[str, Any]] = []
         self._profile_left = 0
         self._profiler: Any = None
@@ -137,8 +139,12 @@ class JobBase:
     def log(self, text: str, level: str = "info") -> None:
         self.reporter.log(text, level)
 
+    def active_seconds(self) -> float:
+        """Seconds since training started, the paused spans left out: what throughput and ETA divide by."""
+        return max(self.clock() - self._t_train - self.paused_s, 1e-9)
+
     def emit_progress(self, epoch: int, stage: str) -> None:
-        elapsed = max(time.perf_counter() - self._t_train, 1e-9)
+        elapsed = self.active_seconds()
         rate = self.step / elapsed
         left = (self.total_steps - self.step) / rate if rate > 0 else float("nan")
         sps = self.samples / elapsed
@@ -152,7 +158,9 @@ class JobBase:
                 self.on_command(cmd)
             if not self.paused or self.stopping:
                 return self.stopping
+            t0 = self.clock()
             time.sleep(0.05)
+            self.paused_s += self.clock() - t0
 
     def on_command(self, cmd: Any) -> None:
         if isinstance(cmd, ev.Stop):
@@ -223,7 +231,7 @@ class JobBase:
         with self.timer.phase("load"):
             if getattr(self, "part", None) is None:
                 self.part = load_part(self.part_path)
-        self._t_train = time.perf_counter()
+        self._t_train = self.clock()
 
     def run_body(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from gui_support import require_display
@@ -88,3 +89,18 @@ def test_captured_step_phase_gets_its_own_bar(qtbot):
     assert list(opts["height"]) == [1.5, 1.5] and list(opts["y0"]) == [0.2, 0.2]
     assert len(set(PHASE_COLOURS.values())) == len(PHASE_COLOURS)  # every phase its own colour
     assert panel.share_data()[1]["step"] > 80
+
+
+def test_a_pause_breaks_the_throughput_curve(qtbot):
+    from isoscope.app.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    for step in (10, 20):
+        panel.handle(ev.Progress(step, 100, 1, 2, 1000.0, 5.0))
+    panel.pause_gap()
+    panel.pause_gap()  # one gap per pause, however often it is asked
+    panel.handle(ev.Progress(30, 100, 1, 2, 1000.0, 5.0))
+    panel.refresh()
+    x, y = panel.rate_curve.getData()
+    assert list(x) == [10, 20, 20, 30] and np.isnan(y[2]) and list(y[[0, 1, 3]]) == [1000.0] * 3

@@ -152,3 +152,26 @@ def test_bad_part_fails_with_a_message(tmp_path):
     finally:
         w.close()
     assert w.proc.exitcode == 2 and np.all([not isinstance(e, ev.Finished) for e in w.seen])  # bad input
+
+
+def test_throughput_and_eta_leave_out_a_pause(tmp_path, monkeypatch):
+    """Driven by a fake clock: 10 s of training, a pause of 3 x 60 s, then progress: 100 samples/s, not
+    1000 / 190; the ETA from the same active time."""
+    import isoscope.core.job as job_module
+    from isoscope.core.job import JobBase, Reporter
+
+    now = [0.0]
+    monkeypatch.setattr(job_module.time, "sleep", lambda s: now.__setitem__(0, now[0] + 60.0))
+    script = iter([[ev.Pause()], [], [], [ev.Resume()]])
+    sent: list[Any] = []
+    job = JobBase(str(PARTS / "sphere.stl"), _cfg(), tmp_path, Reporter(tmp_path, sent.append, lambda: next(script, []),
+                                                                         command_poll_s=0.0))  # fmt: skip
+    job.clock = lambda: now[0]
+    job._t_train = 0.0
+    now[0], job.step, job.total_steps, job.samples = 10.0, 100, 300, 1000
+    assert job.handle_commands() is False  # paused for three sleeps of the loop, then resumed
+    assert job.paused_s == 180.0
+    job.emit_progress(1, "train")
+    progress = [e for e in sent if isinstance(e, ev.Progress)][-1]
+    assert progress.samples_per_s == pytest.approx(100.0) and progress.eta_s == pytest.approx(20.0)
+    job.reporter.close()

@@ -118,7 +118,7 @@ def train_parts(jobs: list[SDFJob]) -> None:
     steps_per_epoch, count = math.ceil(n / b), 0
     for j in jobs:
         j.total_steps = steps_per_epoch * cfg.train.epochs
-        j._t_train = time.perf_counter()
+        j._t_train = j.clock()
         j.training = True
     for epoch in range(1, cfg.train.epochs + 1):
         wall0, mark = time.perf_counter(), timer.snapshot()

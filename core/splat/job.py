@@ -175,7 +175,7 @@ class SplatJob(JobBase):
 
     def emit_progress(self, epoch: int, stage: str) -> None:
         """Progress in steps; throughput in rendered training views per second."""
-        elapsed = max(time.perf_counter() - self._t_train, 1e-9)
+        elapsed = self.active_seconds()
         rate = self.step / elapsed
         left = (self.total_steps - self.step) / rate if rate > 0 else float("nan")
         self.emit(ev.Progress(self.step, self.total_steps, epoch, self.total_epochs, self.samples / elapsed, left,
@@ -261,7 +261,7 @@ class SplatJob(JobBase):
 
     def _run_body(self) -> dict[str, Any]:
         self.setup()
-        self._t_train = time.perf_counter()  # throughput and ETA count training, not the ground truth
+        self._t_train = self.clock()  # throughput and ETA count training, not the ground truth
         self.train()
         final = self.publish(final=True)
         single = {} if self.stopping else self.single_view_fits()
