@@ -40,6 +40,8 @@ class ConfigEditor(QTreeWidget):
         self.setStyleSheet("QTreeView::item { min-height: 24px; }")
         self._editors: dict[str, QWidget] = {}
         self._kinds: dict[str, type] = {}
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self._sections: dict[str, QTreeWidgetItem] = {}
         self._base = C.RunConfig()
         self._build(self._base)
         self.setColumnWidth(0, 170)
@@ -67,6 +69,21 @@ class ConfigEditor(QTreeWidget):
             self.setItemWidget(item, 1, editor)
             self._editors[path] = editor
             self._kinds[path] = type(value)
+            self._items[path] = item
+        self._sections = sections
+        self._editors["job"].currentTextChanged.connect(self.show_job)
+        self.show_job(self.value("job"))
+
+    def show_job(self, job: str) -> None:
+        """Show only the settings a ``job`` run uses (a Gaussian run has no sampling or network rows)."""
+        for path, item in self._items.items():
+            item.setHidden(not C.used_by(path, job))
+        for parent in self._sections.values():
+            parent.setHidden(all(parent.child(i).isHidden() for i in range(parent.childCount())))
+
+    def shown_paths(self) -> list[str]:
+        """The dotted paths of the rows on show."""
+        return [path for path, item in self._items.items() if not item.isHidden()]
 
     def _make_editor(self, value: Any, choices: tuple[str, ...] | None) -> QWidget:
         if choices:
@@ -99,6 +116,7 @@ class ConfigEditor(QTreeWidget):
             editor.blockSignals(True)
             _put(editor, value)
             editor.blockSignals(False)
+        self.show_job(cfg.job)
 
     def value(self, path: str) -> Any:
         editor = self._editors[path]

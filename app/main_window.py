@@ -222,7 +222,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         if isinstance(e, ev.Progress):
             eta = "reconstructing" if e.stage == "reconstruct" else f"ETA {format_eta(e.eta_s)}"
             self._set_status(step=f"step {e.step:,}/{e.total_steps:,}", epoch=f"epoch {e.epoch}/{e.total_epochs}",
-                             rate=f"{e.samples_per_s:,.0f} samples/s", eta=eta)  # fmt: skip
+                             rate=f"{e.samples_per_s:,.0f} {self.plots.unit}/s", eta=eta)  # fmt: skip
         elif isinstance(e, ev.Metrics) and replay:  # a live run's Progress says it (with the totals)
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
         elif isinstance(e, ev.Started):
@@ -257,7 +257,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         s = f.summary
         rate = s.get("train_samples_per_s")
         if rate:
-            self._set_status(rate=f"{rate:,.0f} samples/s", eta="done")
+            self._set_status(rate=f"{rate:,.0f} {self.plots.unit}/s", eta="done")
         parts = [f"run {f.status} in {s.get('wall_s', 0):.1f} s"]
         if s.get("chamfer_l1") is not None:
             parts.append(

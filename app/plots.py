@@ -53,6 +53,11 @@ class LogAxis(pg.AxisItem):
         return [s if m in (1.0, 2.0, 5.0, 10.0) else "" for s, m in zip(strings, mantissa, strict=True)]
 
 
+def rate_unit(job: str) -> str:
+    """What a job's throughput counts: training points for an SDF fit, rendered views for Gaussians."""
+    return "views" if job == "splat" else "samples"
+
+
 def _plot(title: str, left: str, bottom: str, log_y: bool = False) -> pg.PlotWidget:
     axes = {"left": LogAxis("left")} if log_y else None
     w = pg.PlotWidget(background="#1e2127", axisItems=axes)
@@ -131,6 +136,7 @@ class PlotsPanel(QWidget):
         self.res_title = "Resources"
         self.eta_s: float | None = None
         self.final_rate: float | None = None
+        self.unit = "samples"  # what throughput counts: training points (SDF) or rendered views (Gaussians)
         self._dirty = {"train", "val", "epoch", "share", "rate", "res"}
         self.updates = 0
 
@@ -145,6 +151,9 @@ class PlotsPanel(QWidget):
         elif isinstance(event, ev.Finished):
             self.final_rate = event.summary.get("train_samples_per_s")
             self._dirty.add("rate")
+        elif isinstance(event, ev.Started):
+            self.unit = rate_unit(event.job)
+            self.rate_plot.getPlotItem().getAxis("left").setLabel(f"{self.unit}/s", color="#abb2bf")
 
     def on_metrics(self, m: ev.Metrics) -> None:
         v = m.values
@@ -233,10 +242,11 @@ class PlotsPanel(QWidget):
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float), connect="finite")
             if self.final_rate:
                 self._set_title(self.rate_plot, f"Throughput {compact(self.final_rate)}/s")
-            elif self.rate[1] and np.isfinite(self.rate[1][-1]) and time.monotonic() - self._rate_title_t > 0.5:  # titles re-layout: 2 per second
+            elif self.rate[1] and np.isfinite(self.rate[1][-1]) and time.monotonic() - self._rate_title_t > 0.5:
+                # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
                 eta = f", ETA {format_eta(self.eta_s)}" if self.eta_s is not None else ""
-                self._set_title(self.rate_plot, f"{compact(self.rate[1][-1])} samples/s{eta}")
+                self._set_title(self.rate_plot, f"{compact(self.rate[1][-1])} {self.unit}/s{eta}")
         if "res" in dirty:
             t, u, m = (np.asarray(a, float) for a in self.resources)
             self.util_curve.setData(t, u)

@@ -353,6 +353,18 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {dev!r}")
 
 
+#: The settings a Gaussian (splat) run uses besides its own section; every other section is the SDF fit's.
+SPLAT_ALSO_USES = ("train.seed", "train.log_every")
+
+
+def used_by(path: str, job: str) -> bool:
+    """Whether the field at dotted ``path`` is a setting of a ``job`` ("sdf" or "splat") run."""
+    section = path.split(".")[0] if "." in path else ""
+    if job == "splat":
+        return section in ("", "splat") and path != "resumed_from" or path in SPLAT_ALSO_USES
+    return section != "splat"
+
+
 def hidden_widths(model: ModelConfig) -> list[int]:
     """Widths of the hidden layers: the first num_layers DAM widths, or num_layers x width."""
     if model.dam_arch:

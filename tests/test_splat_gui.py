@@ -42,6 +42,12 @@ def test_splat_run_from_the_window(qtbot, qapp, tmp_path):
         with qtbot.waitSignal(w.job_done, timeout=150_000) as done:
             assert w.start()
         assert done.args == ["Finished"]
+        # The settings and units of the job that ran: no SDF rows, throughput in rendered views.
+        shown = w.setup.editor.shown_paths()
+        assert "splat.num_gaussians" in shown and "train.seed" in shown
+        assert not [p for p in shown if p.split(".")[0] in ("sampling", "model", "recon") or p == "train.epochs"]
+        assert w.status_labels["rate"].text().endswith("views/s") and "views/s" in w.plots.rate_plot.getPlotItem(
+        ).getAxis("left").labelText  # fmt: skip
         qtbot.waitUntil(lambda: any(r.info.get("final") for r in renders), timeout=5000)
         assert any(not r.info.get("final") for r in renders), "no live refresh during training"
 
@@ -60,6 +66,10 @@ def test_splat_run_from_the_window(qtbot, qapp, tmp_path):
         assert mesh.GetNumberOfPoints() > 1000 and mesh.GetPointData().GetArray("opacity") is not None
         cams = vp.actors["cameras"].GetMapper().GetInput()
         assert cams.GetNumberOfLines() == 8 * 10  # four rays, four edges and a roof per camera
+
+        w.setup.apply_preset("smoke")
+        assert "sampling.num_points" in w.setup.editor.shown_paths()
+        assert "splat.num_gaussians" not in w.setup.editor.shown_paths()
 
         if SHOTS:
             w.tabs.setCurrentWidget(panel)
