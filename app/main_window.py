@@ -287,9 +287,12 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
                 self.show_message("warning", f"cannot show the part: {exc}")
 
     def _reset_views(self, part: str | None) -> None:
+        """Every panel forgets the run it showed (curves and their axes, timings, renders, mesh, status)."""
         self.plots.reset()
         self.plots.clear_overlays()
         self.profile_table.setRowCount(0)
+        self.splat_panel.clear()
+        self._set_status(step="", epoch="", rate="", eta="")
         if self.viewport is not None:
             self.viewport.clear()
         if part and Path(part).exists():

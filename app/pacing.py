@@ -112,11 +112,12 @@ class FramePacer(QObject):
         self.job_device(self.window.device_name)
 
     def frame(self) -> None:
-        """After a poll: sample the job's resources when due, draw whatever changed, then flush once."""
+        """After a poll: sample a running job's resources when due (a worker that only answers for a past
+        run is not the run's), draw whatever changed, then flush once."""
         now = time.monotonic()
         if self.gated and self.cpu_frame_ms == AUTO:
             self._adapt(now)
-        if now - self._last_sample >= RESOURCE_PERIOD_S * 0.95:
+        if self.window.client.is_active() and now - self._last_sample >= RESOURCE_PERIOD_S * 0.95:
             self._last_sample = now
             sample = self.sampler.sample(self.window.client.pid, self.window.device_name)
             if sample is not None:

@@ -138,6 +138,8 @@ class PlotsPanel(QWidget):
         self.final_rate: float | None = None
         self.unit = "samples"  # what throughput counts: training points (SDF) or rendered views (Gaussians)
         self._dirty = {"train", "val", "epoch", "share", "rate", "res"}
+        for plot in (self.loss_plot, self.epoch_plot, self.share_plot, self.rate_plot, self.res_plot):
+            plot.enableAutoRange()  # the axes fit the next run's data, not the last one's
         self.updates = 0
 
     def handle(self, event: Any) -> None:

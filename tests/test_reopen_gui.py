@@ -49,6 +49,12 @@ def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, brac
     assert w.open_run(bracket_run)
     inspector = w.inspector_dock.inspector
     assert inspector.title.text() == "bracket.stl"
+    # Every panel shows run B and nothing of A: curves, throughput, status, resources.
+    summary_b = json.loads((bracket_run / "summary.json").read_text())
+    records = [json.loads(ln) for ln in (bracket_run / "metrics.jsonl").read_text().splitlines()]
+    readings = [r for r in records if r["event"] == "Metrics" and "train_loss" in r["values"]]
+    assert len(w.plots.train[0]) == len(readings) and w.plots.rate == ([], [])
+    assert w.status_labels["rate"].text() == f"{summary_b['train_samples_per_s']:,.0f} samples/s"
     qtbot.waitUntil(lambda: w.client.pid not in (None, sphere_worker), timeout=TIMEOUT_MS)
     point = (30.0, 10.0, 5.0)
     with qtbot.waitSignal(w.client.point_probe, timeout=TIMEOUT_MS) as probed:
@@ -57,6 +63,7 @@ def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, brac
     expected = isoscope.load_fit(bracket_run).sdf(np.array([point]))[0]
     assert probe.point == point and probe.predicted == pytest.approx(expected, abs=1e-4)
     assert "predicted" in inspector.probe_label.text()
+    assert w.plots.resources == ([], [], [])  # the worker answering for B is not a run to measure
 
     # Reconstruct now on the finished run: a new file; the run's own mesh and summary stay as they were.
     mesh, summary = (bracket_run / "mesh.ply").read_bytes(), (bracket_run / "summary.json").read_bytes()
