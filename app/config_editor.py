@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,6 +26,8 @@ from isoscope.core import config as C
 
 #: Fields the setup panel sets itself (preset picker, device picker).
 HIDDEN = ("preset", "device")
+#: The "From" column's colour per source of a value.
+SOURCE_COLOURS = {"preset": "#7f848e", "command line": "#61afef", "edited": "#e5c07b"}
 
 
 class ConfigEditor(QTreeWidget):
@@ -34,17 +37,19 @@ class ConfigEditor(QTreeWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(2)
-        self.setHeaderLabels(["Parameter", "Value"])
+        self.setColumnCount(3)
+        self.setHeaderLabels(["Parameter", "Value", "From"])
         self.setAlternatingRowColors(True)
         self.setStyleSheet("QTreeView::item { min-height: 24px; }")
         self._editors: dict[str, QWidget] = {}
         self._kinds: dict[str, type] = {}
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._source: dict[str, str] = {}
         self._sections: dict[str, QTreeWidgetItem] = {}
         self._base = C.RunConfig()
         self._build(self._base)
         self.setColumnWidth(0, 170)
+        self.setColumnWidth(1, 150)
 
     def _build(self, cfg: C.RunConfig) -> None:
         sections: dict[str, QTreeWidgetItem] = {}
@@ -70,7 +75,10 @@ class ConfigEditor(QTreeWidget):
             self._editors[path] = editor
             self._kinds[path] = type(value)
             self._items[path] = item
+            _changed_signal(editor).connect(lambda *_, p=path: self._mark(p, "edited"))
         self._sections = sections
+        for path in self._items:
+            self._mark(path, "preset")
         self._editors["job"].currentTextChanged.connect(self.show_job)
         self.show_job(self.value("job"))
 
@@ -80,6 +88,16 @@ class ConfigEditor(QTreeWidget):
             item.setHidden(not C.used_by(path, job))
         for parent in self._sections.values():
             parent.setHidden(all(parent.child(i).isHidden() for i in range(parent.childCount())))
+
+    def _mark(self, path: str, source: str) -> None:
+        """Say where a row's value comes from: the preset, the command line or an edit."""
+        self._source[path] = source
+        self._items[path].setText(2, source)
+        self._items[path].setForeground(2, QBrush(QColor(SOURCE_COLOURS[source])))
+
+    def source(self, path: str) -> str:
+        """Where the value of the row at ``path`` comes from ("preset", "command line" or "edited")."""
+        return self._source[path]
 
     def shown_paths(self) -> list[str]:
         """The dotted paths of the rows on show."""
@@ -116,6 +134,7 @@ class ConfigEditor(QTreeWidget):
             editor.blockSignals(True)
             _put(editor, value)
             editor.blockSignals(False)
+            self._mark(path, "preset")
         self.show_job(cfg.job)
 
     def value(self, path: str) -> Any:
@@ -141,6 +160,7 @@ class ConfigEditor(QTreeWidget):
         for path in values:
             if path in self._editors:
                 self.set_value(path, C.get_path(cfg, path))
+                self._mark(path, "command line")
             else:
                 C.set_path(self._base, path, C.get_path(cfg, path))
 
@@ -163,3 +183,14 @@ def _put(editor: Any, value: Any) -> None:
         editor.setValue(int(value))
     elif isinstance(editor, QLineEdit):
         editor.setText(repr(value) if isinstance(value, float) else str(value))
+
+
+def _changed_signal(editor: QWidget) -> Any:
+    """The signal an editor widget sends when its value changes."""
+    if isinstance(editor, QComboBox):
+        return editor.currentTextChanged
+    if isinstance(editor, QCheckBox):
+        return editor.toggled
+    if isinstance(editor, QSpinBox):
+        return editor.valueChanged
+    return editor.textChanged  # type: ignore[union-attr]

@@ -140,10 +140,11 @@ def make_window(args: argparse.Namespace) -> tuple[object, int | None]:
     window = MainWindow(runs_root=args.output_dir)
     if not args.part:
         attach_first_run(window)
-    if args.preset:
-        window.setup.apply_preset(args.preset)
+    overrides = config_overrides(args)
+    if args.preset or args.part or overrides:  # as isoscope-train: the preset given, else "default"
+        window.setup.apply_preset(args.preset or "default")  # (the remembered one only for a bare window)
     try:
-        window.setup.editor.apply_overrides(config_overrides(args))
+        window.setup.editor.apply_overrides(overrides)
     except C.ConfigError as exc:
         print(f"isoscope: error: {exc}", file=sys.stderr)
         return window, 2
