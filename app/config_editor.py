@@ -27,7 +27,7 @@ from isoscope.core import config as C
 #: Fields the setup panel sets itself (preset picker, device picker).
 HIDDEN = ("preset", "device")
 #: The "From" column's colour per source of a value.
-SOURCE_COLOURS = {"preset": "#7f848e", "command line": "#61afef", "edited": "#e5c07b"}
+SOURCE_COLOURS = {"preset": "#7f848e", "command line": "#61afef", "edited": "#e5c07b", "run": "#98c379"}
 
 
 class ConfigEditor(QTreeWidget):
@@ -96,7 +96,7 @@ class ConfigEditor(QTreeWidget):
         self._items[path].setForeground(2, QBrush(QColor(SOURCE_COLOURS[source])))
 
     def source(self, path: str) -> str:
-        """Where the value of the row at ``path`` comes from ("preset", "command line" or "edited")."""
+        """Where the value of the row at ``path`` comes from ("preset", "command line", "edited" or "run")."""
         return self._source[path]
 
     def shown_paths(self) -> list[str]:
@@ -124,8 +124,8 @@ class ConfigEditor(QTreeWidget):
         return w
 
     # ------------------------------------------------------------------ values
-    def set_config(self, cfg: C.RunConfig) -> None:
-        """Show ``cfg`` (kept as the base for hidden fields and for reset)."""
+    def set_config(self, cfg: C.RunConfig, source: str = "preset") -> None:
+        """Show ``cfg`` (kept as the base for hidden fields and for reset); ``source``: where it comes from."""
         self._base = copy.deepcopy(cfg)
         for path, _, value in C.iter_fields(cfg):
             editor = self._editors.get(path)
@@ -134,7 +134,7 @@ class ConfigEditor(QTreeWidget):
             editor.blockSignals(True)
             _put(editor, value)
             editor.blockSignals(False)
-            self._mark(path, "preset")
+            self._mark(path, source)
         self.show_job(cfg.job)
 
     def value(self, path: str) -> Any:

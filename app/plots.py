@@ -139,7 +139,8 @@ class PlotsPanel(QWidget):
         self.unit = "samples"  # what throughput counts: training points (SDF) or rendered views (Gaussians)
         self._dirty = {"train", "val", "epoch", "share", "rate", "res"}
         for plot in (self.loss_plot, self.epoch_plot, self.share_plot, self.rate_plot, self.res_plot):
-            plot.enableAutoRange()  # the axes fit the next run's data, not the last one's
+            plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # nothing of the last run's axes
+            plot.enableAutoRange()  # the axes fit the next run's data
         self.updates = 0
 
     def handle(self, event: Any) -> None:

@@ -43,6 +43,10 @@ class RunViewsMixin:
         self.append_log("info", f"opened run {run.path} ({run.status})")
         if run.part and Path(run.part).is_file():
             self.inspector_dock.inspector.set_part(run.part, str(run.path))
+        try:
+            self.setup.show_run(run.part, from_dict(run.config))
+        except ConfigError as exc:
+            self.append_log("warning", f"the run's settings cannot be shown: {exc}")
         self._answer_for(run)
         if not run.summary:
             self._follower = RunFollower(run.path)

@@ -113,6 +113,16 @@ class SetupPanel(QWidget):
         self.part_changed.emit(str(path))
         return True
 
+    def show_run(self, part: str, cfg: C.RunConfig) -> None:
+        """Show an opened run's part and settings (each row "from" the run); Start would fit them again."""
+        self.parts, self.folder = ([Path(part)] if Path(part).is_file() else []), None
+        self.part_edit.setText(part)
+        self.part_info.setText("the opened run's part and settings")
+        self.preset_box.blockSignals(True)
+        self.preset_box.setCurrentText(cfg.preset)
+        self.preset_box.blockSignals(False)
+        self.editor.set_config(cfg, source="run")
+
     def set_folder(self, folder: str | Path) -> bool:
         """Choose every STL part below ``folder`` (subfolders included) for a folder run; parts that cannot
         be read are fitted as failed rows with their reason, as on the command line."""

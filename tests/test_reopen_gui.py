@@ -55,6 +55,9 @@ def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, brac
     readings = [r for r in records if r["event"] == "Metrics" and "train_loss" in r["values"]]
     assert len(w.plots.train[0]) == len(readings) and w.plots.rate == ([], [])
     assert w.status_labels["rate"].text() == f"{summary_b['train_samples_per_s']:,.0f} samples/s"
+    config_b = json.loads((bracket_run / "config.json").read_text())
+    assert w.setup.part_edit.text() == str(PARTS / "bracket.stl") and w.setup.editor.source("train.epochs") == "run"
+    assert w.setup.config().train.epochs == config_b["train"]["epochs"]
     qtbot.waitUntil(lambda: w.client.pid not in (None, sphere_worker), timeout=TIMEOUT_MS)
     point = (30.0, 10.0, 5.0)
     with qtbot.waitSignal(w.client.point_probe, timeout=TIMEOUT_MS) as probed:
