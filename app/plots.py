@@ -244,7 +244,7 @@ class PlotsPanel(QWidget):
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float), connect="finite")
             if self.final_rate:
-                self._set_title(self.rate_plot, f"Throughput {compact(self.final_rate)}/s")
+                self._set_title(self.rate_plot, f"Throughput {compact(self.final_rate)} {self.unit}/s")
             elif self.rate[1] and np.isfinite(self.rate[1][-1]) and time.monotonic() - self._rate_title_t > 0.5:
                 # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()

@@ -104,3 +104,18 @@ def test_a_pause_breaks_the_throughput_curve(qtbot):
     panel.refresh()
     x, y = panel.rate_curve.getData()
     assert list(x) == [10, 20, 20, 30] and np.isnan(y[2]) and list(y[[0, 1, 3]]) == [1000.0] * 3
+
+
+def test_a_single_loss_reading_is_drawn(qtbot):
+    """A one-epoch run shorter than log_every steps has one loss reading: a dot, not an empty plot."""
+    from isoscope.app.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.handle(ev.Metrics(32, 1, {"train_loss": 0.25}))
+    panel.refresh()
+    x, y = panel.train_curve.getData()
+    assert list(x) == [32] and len(y) == 1 and panel.train_curve.opts["symbol"] == "o"
+    panel.handle(ev.Metrics(64, 2, {"train_loss": 0.125}))
+    panel.refresh()
+    assert panel.train_curve.opts["symbol"] is None  # a line from two readings on

@@ -33,6 +33,7 @@ def bracket_run(tmp_path: Path) -> Path:
 def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, bracket_run: Path) -> None:
     import isoscope
     from isoscope.app.main_window import MainWindow
+    from isoscope.core import events as ev
 
     isolate_settings(tmp_path / "qsettings")
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
@@ -45,6 +46,9 @@ def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, brac
         assert w.start()
     sphere_worker = w.client.pid
     assert sphere_worker is not None  # run A's worker is serving
+    # A Profile request that reaches the worker after the training (a click as the run ends) says so.
+    assert w.client.send(ev.ProfileSteps(5))
+    qtbot.waitUntil(lambda: "no steps left to profile" in w.log_view.toPlainText(), timeout=TIMEOUT_MS)
 
     assert w.open_run(bracket_run)
     inspector = w.inspector_dock.inspector

@@ -263,7 +263,9 @@ class SplatJob(JobBase):
         self.setup()
         self._t_train = self.clock()  # throughput and ETA count training, not the ground truth
         self.train()
-        final = self.publish(final=True)
+        train_s = sum(self.timer.snapshot().get(k, 0.0) for k in ("batch", "project", "composite", "backward",
+                                                                  "optimizer"))  # fmt: skip
+        final = self.publish(final=True)  # the single-view contrast fits below are not the run's training
         single = {} if self.stopping else self.single_view_fits()
         sv = single.get("per_view", {})
         mv = {k: final[k] for k in ("mean_ssim", "mean_coverage", "mean_iou", "mean_psnr", "mean_l1")}
@@ -271,8 +273,6 @@ class SplatJob(JobBase):
         if sv:
             self.log("single-view fits, each on its own view: " + _fmt(sv))
             self.log("single-view fit of view 0 seen from all views: " + _fmt(single["trained_on_view0"]))
-        train_s = sum(self.timer.snapshot().get(k, 0.0) for k in ("batch", "project", "composite", "backward",
-                                                                  "optimizer"))  # fmt: skip
         return {
             "num_gaussians": len(self.fit.g),
             "image_size": self.cfg.splat.image_size,
