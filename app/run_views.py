@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from isoscope.core import events as ev
-from isoscope.core.config import ConfigError, from_dict
+from isoscope.core.config import ConfigError, RunConfig, continuing, from_dict
 from isoscope.core.runs.folder import is_folder_run, read_folder_run
 from isoscope.core.runs.follow import RunFollower, RunRecord, read_run
 
@@ -44,10 +44,13 @@ class RunViewsMixin:
         if run.part and Path(run.part).is_file():
             self.inspector_dock.inspector.set_part(run.part, str(run.path))
         try:
-            self.setup.show_run(run.part, from_dict(run.config))
+            cfg: RunConfig | None = from_dict(run.config)
         except ConfigError as exc:
+            cfg = None
             self.append_log("warning", f"the run's settings cannot be shown: {exc}")
-        self._answer_for(run)
+        if cfg is not None:
+            self.setup.show_run(run.part, cfg)
+        self._answer_for(run, cfg)
         if not run.summary:
             self._follower = RunFollower(run.path)
             self._follower.offset = (
@@ -56,15 +59,14 @@ class RunViewsMixin:
             self._follow_timer.start(500)
         return True
 
-    def _answer_for(self, run: RunRecord) -> None:
+    def _answer_for(self, run: RunRecord, cfg: RunConfig | None) -> None:
         """Probes, slices and "Reconstruct now" for an opened run are answered by a worker started for it
         from its own model.pt, or by none (and the controls say why); a previous run's worker never is."""
-        self.no_answer = why_no_answer(run)
-        if self.no_answer:
+        self.no_answer = why_no_answer(run) or (None if cfg is not None else "its config cannot be read")
+        if self.no_answer or cfg is None:
             self.client.retire()
             self.append_log("info", f"probes, slices and Reconstruct now are off for this run: {self.no_answer}")
         else:
-            cfg = from_dict(run.config)
             cfg.device = "auto"  # this machine's GPU if it has one, whatever the run was trained on
             self.client.serve(run.part, cfg, run.path)
         self.act_recon.setToolTip(self.no_answer or "Mesh the current network now (a finished run: mesh_<res>.ply)")
@@ -77,8 +79,7 @@ class RunViewsMixin:
             self.show_message("warning", "Continue training needs a finished SDF run that saved its network")
             return False
         run = read_run(run_dir)
-        cfg = from_dict(run.config)
-        cfg.resumed_from, cfg.train.seed = str(run_dir), cfg.train.seed + 1
+        cfg = continuing(from_dict(run.config), run_dir)
         if not self.setup.set_part(run.part):
             return False
         self.setup.editor.set_config(cfg)
@@ -161,10 +162,6 @@ def why_no_answer(run: RunRecord) -> str | None:
         return "the run saved no trained network (no model.pt)"
     if not Path(run.part).is_file():
         return f"its part {run.part} is not there any more"
-    try:
-        from_dict(run.config)
-    except ConfigError as exc:
-        return f"its config cannot be read: {exc}"
     return None
 
 

@@ -122,10 +122,9 @@ def resume_from_args(args: argparse.Namespace) -> tuple[C.RunConfig, Path, Path]
     if not part.is_file():
         where = f"--part {part}: no such file" if args.part else f"the part of {run} is not at {part} any more"
         raise UsageError(f"{where}: point at it with --part PATH")
-    cfg.train.seed += 1  # a freshly drawn training set (unless --seed says otherwise)
+    C.continuing(cfg, run)  # then the command line's changes (--seed included)
     for path, value in config_overrides(args).items():
         C.set_path(cfg, path, value)
-    cfg.resumed_from = str(run)
     C.validate(cfg)
     output = Path(args.output_dir) if args.output_dir else run.parent
     return cfg, part, output

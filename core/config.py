@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -351,6 +352,14 @@ def validate(cfg: RunConfig) -> None:
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {dev!r}")
+
+
+def continuing(cfg: RunConfig, run_dir: str | Path) -> RunConfig:
+    """``cfg`` made to continue the fit in ``run_dir``: ``resumed_from`` set and the next sampling seed (a
+    freshly drawn training set). The command line's --resume and the window's Continue training use it."""
+    cfg.resumed_from = str(run_dir)
+    cfg.train.seed += 1
+    return cfg
 
 
 #: The settings a Gaussian (splat) run uses besides its own section; every other section is the SDF fit's.
