@@ -111,6 +111,9 @@ class JobControlMixin:
             self.show_message("warning", f"nothing can reconstruct here: {why}")
 
     def profile_steps(self) -> None:
+        """Profile the next N steps of the running job, or of the run being followed."""
+        if self.request_profile():
+            return
         if self.client.state not in (JobState.RUNNING,) or not self.client.send(
             ev.ProfileSteps(self.profile_n.value())
         ):
@@ -124,7 +127,7 @@ class JobControlMixin:
         if state == JobState.PAUSED:
             self.plots.pause_gap()
         self.act_stop.setEnabled(active or self.client.pid is not None)
-        self.act_profile.setEnabled(state == JobState.RUNNING)
+        self.act_profile.setEnabled(state == JobState.RUNNING or self.following)
         run_dir = self.client.run_dir
         self.act_continue.setEnabled(state == JobState.FINISHED and run_dir is not None and can_continue(run_dir))
         self._set_status(state=state)

@@ -7,7 +7,9 @@ The config flags are isoscope-train's (``--epochs 60``, ``--batchSize 1024``, ..
 chosen preset's values in the Setup panel, as if typed there.
 
 With ``--exit-when-done`` the window closes when the run has ended (after the screenshot, which is taken
-once the reconstructed mesh is shown); the exit status is 0 for a finished run, 1 otherwise.
+once the reconstructed mesh is shown); the exit status is 0 for a finished run, 1 otherwise. A run
+directory given opens as a past run; one still being written is followed to its end (or until its writer
+is found gone).
 """
 
 from __future__ import annotations
@@ -189,8 +191,14 @@ def finish(window: object, args: argparse.Namespace, state: str, end: Callable[[
 
 def kick_off(window: object, args: argparse.Namespace, end: Callable[[int, str | None], None]) -> None:
     """Open what the command line names and start it if asked; a failure there ends with status 2."""
+    from PySide6.QtCore import QTimer
+
     print(f"window shown in {time.perf_counter() - T0:.2f} s", flush=True)
     opened = not args.part or window.open_path(args.part)  # type: ignore[attr-defined]
+    ended = getattr(window, "opened_state", None)
+    if opened and args.part and not args.start and ended is not None and not window.following:  # type: ignore[attr-defined]
+        QTimer.singleShot(800, lambda: finish(window, args, ended, end))  # a past run: nothing more comes
+        return
     if opened and (not args.start or window.start()):  # type: ignore[attr-defined]
         return
     if args.exit_when_done:

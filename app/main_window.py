@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )  # fmt: skip
 
+from isoscope.app.images_panel import ImagesPanel
 from isoscope.app.inspect_dock import install_inspector
 from isoscope.app.job_client import JobClient, JobState
 from isoscope.app.job_control import JobControlMixin
@@ -61,6 +62,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self._folder_run: FolderRun | None = None
         self._pending: dict[str, str] = {}  # run directory -> part, for the parts of the worker not ended
         self._follower: RunFollower | None = None
+        self.opened_state: str | None = None
         self._build_toolbar()
         self._build_docks()
         self._build_centre()
@@ -102,7 +104,10 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self.profile_n = QSpinBox()
         self.profile_n.setRange(1, 10_000)
         self.profile_n.setValue(20)
-        self.profile_n.setToolTip("Steps to capture with torch.profiler")
+        self.profile_n.setToolTip(
+            "Steps to capture with torch.profiler (of the running job, or of a run being "
+            "written that you opened: from its next step)"
+        )
         tb.addWidget(self.profile_n)
         self.act_start.setToolTip("Start a fresh worker for the chosen part, preset and device")
         self.act_stop.setToolTip("Stop cooperatively (save, reconstruct); force after a grace period")
@@ -145,6 +150,8 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self.add_panel("Profile", self.profile_table)
         self.splat_panel = SplatPanel(self.ensure_viewport)
         self.add_panel("Splats", self.splat_panel)
+        self.images_panel = ImagesPanel()
+        self.add_panel("Images", self.images_panel)
         layout.addWidget(self.banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(centre)
@@ -219,9 +226,12 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
     def handle_event(self, e: Any, replay: bool = False) -> None:
         self.plots.handle(e)
         self.splat_panel.handle(e)
+        self.images_panel.handle(e)
         if isinstance(e, ev.Progress):
             eta = "reconstructing" if e.stage == "reconstruct" else f"ETA {format_eta(e.eta_s)}"
-            self._set_status(step=f"step {e.step:,}/{e.total_steps:,}", epoch=f"epoch {e.epoch}/{e.total_epochs}",
+            of_steps, of_epochs = (f"/{n:,}" if n else "" for n in (e.total_steps, e.total_epochs))
+            eta = eta if e.total_steps else ""
+            self._set_status(step=f"step {e.step:,}{of_steps}", epoch=f"epoch {e.epoch}{of_epochs}",
                              rate=f"{e.samples_per_s:,.0f} {self.plots.unit}/s", eta=eta)  # fmt: skip
         elif isinstance(e, ev.Metrics) and replay:  # a live run's Progress says it (with the totals)
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
@@ -292,6 +302,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self.plots.clear_overlays()
         self.profile_table.setRowCount(0)
         self.splat_panel.clear()
+        self.images_panel.clear()
         self._set_status(step="", epoch="", rate="", eta="")
         if self.viewport is not None:
             self.viewport.clear()

@@ -1,8 +1,8 @@
 """The window's frame clock: every live change is drawn once per poll of the worker.
 
-The JobClient drains the worker's events, the window applies them (plot data, status bar, log lines),
-and right after that poll :class:`FramePacer` samples the resources when a second has passed and pushes
-the plot data into the curves, all in one turn of the event loop, so Qt paints and flushes the window
+The JobClient drains the worker's events, the window applies them (plot data, status bar, log lines, the
+resources the worker recorded), and right after that poll :class:`FramePacer` pushes the plot data into the
+curves, all in one turn of the event loop, so Qt paints and flushes the window
 once per poll. That is 20 frames a second, except while a job trains on this machine's CPU: then each
 frame is CPU time taken from training (painting the plots costs 10-30 ms on this kind of machine; the
 OpenGL viewport is composed in its own native window, see ``viewport.own_native_window``), and a stalled
@@ -27,7 +27,6 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtGui import QAction, QActionGroup
 
-from isoscope.app.devices import ResourceSampler
 from isoscope.app.job_client import JobState
 
 LIVE_FRAME_MS = 50
@@ -42,7 +41,6 @@ AUTO_FIRST_MS, AUTO_MIN_MS, AUTO_MAX_MS = 2000, 500, 10_000
 CPU_FRAME_CHOICES = {AUTO: "within 1% of one core (adapts)", 50: "20 times a second", 250: "4 times a second",
                      1000: "once a second", 2000: "every 2 seconds", 5000: "every 5 seconds"}  # fmt: skip
 DEFAULT_CPU_FRAME_MS = AUTO
-RESOURCE_PERIOD_S = 1.0
 
 
 def auto_interval_ms(costs: Sequence[float], budget: float = CPU_BUDGET) -> int:
@@ -64,7 +62,6 @@ class FramePacer(QObject):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.window = window
-        self.sampler = ResourceSampler()
         self.frames = 0
         self.flushes = 0
         self.overhead: dict[str, float] | None = None
@@ -73,8 +70,6 @@ class FramePacer(QObject):
         self._held = False  # an update request is waiting for the next frame
         self._interacting = False
         self._delivering = False
-        self._last_sample = 0.0
-        self._t0 = time.monotonic()
         self.cpu_frame_ms = window.settings.cpu_frame_ms(DEFAULT_CPU_FRAME_MS)
         if self.cpu_frame_ms not in CPU_FRAME_CHOICES:
             self.cpu_frame_ms = DEFAULT_CPU_FRAME_MS
@@ -112,16 +107,10 @@ class FramePacer(QObject):
         self.job_device(self.window.device_name)
 
     def frame(self) -> None:
-        """After a poll: sample a running job's resources when due (a worker that only answers for a past
-        run is not the run's), draw whatever changed, then flush once."""
+        """After a poll: draw whatever changed, then flush once."""
         now = time.monotonic()
         if self.gated and self.cpu_frame_ms == AUTO:
             self._adapt(now)
-        if self.window.client.is_active() and now - self._last_sample >= RESOURCE_PERIOD_S * 0.95:
-            self._last_sample = now
-            sample = self.sampler.sample(self.window.client.pid, self.window.device_name)
-            if sample is not None:
-                self.window.plots.add_resource_sample(now - self._t0, *sample)
         self.window.plots.refresh()
         self.frames += 1
         if self.gated:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from isoscope.core import events as ev
 from isoscope.core.phases import PHASE_ORDER
+from isoscope.core.resources import describe
 
 PHASES = PHASE_ORDER  # report order
 PHASE_COLOURS = {
@@ -25,7 +26,7 @@ PHASE_COLOURS = {
     "step": "#86bcb6", "forward": "#4e79a7", "backward": "#f28e2b", "optimizer": "#59a14f",
     "validation": "#edc948", "reconstruct": "#e15759", "metrics": "#9c755f", "render": "#ff9da7",
     "write": "#bab0ac", "groundtruth": "#d37295", "init": "#a0cbe8", "project": "#8cd17d",
-    "composite": "#2f6fb0", "densify": "#ffbe7d", "evaluate": "#b6992d",
+    "composite": "#2f6fb0", "densify": "#ffbe7d", "evaluate": "#b6992d", "data": "#e6a23c", "other": "#5c6370",
 }  # fmt: skip
 _PALETTE = tuple(PHASE_COLOURS.values())  # other phases get one of these
 OVERLAY_COLOURS = ("#c678dd", "#56b6c2", "#98c379", "#e5c07b")
@@ -54,8 +55,9 @@ class LogAxis(pg.AxisItem):
 
 
 def rate_unit(job: str) -> str:
-    """What a job's throughput counts: training points for an SDF fit, rendered views for Gaussians."""
-    return "views" if job == "splat" else "samples"
+    """What a job's throughput counts: training points for an SDF fit, rendered views for Gaussians, steps
+    for a script's run."""
+    return {"splat": "views", "script": "steps"}.get(job, "samples")
 
 
 def _plot(title: str, left: str, bottom: str, log_y: bool = False) -> pg.PlotWidget:
@@ -96,12 +98,10 @@ class PlotsPanel(QWidget):
         self.epoch_legend = self.epoch_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
         self.epoch_legend.setLabelTextSize("7pt")
         self.share_plot = _plot("Phase share (live)", "", "% of wall time")
-        self.share_plot.setXRange(0, 100)
         self.share_plot.getPlotItem().invertY(True)
         self.rate_plot = _plot("Throughput", "samples/s", "step")
         self.rate_curve = self.rate_plot.plot(pen=pg.mkPen("#98c379", width=2))
         self.res_plot = _plot("Resources", "%", "time (s)")
-        self.res_plot.setYRange(0, 150, padding=0)  # the top above 100% is the legend's
         self.res_plot.getPlotItem().getAxis("left").setTicks([[(v, str(v)) for v in (0, 25, 50, 75, 100)]])
         self.res_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
         self.util_curve = self.res_plot.plot(name="util", pen=pg.mkPen("#61afef", width=2))
@@ -115,10 +115,10 @@ class PlotsPanel(QWidget):
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
         self._epoch_bars: dict[str, Any] = {}
-        self._share_items: list[Any] = []  # the bar, then one label per phase
+        self._share_rows: list[tuple[Any, list[Any], float]] = []  # (bar, a label per phase, offset) per run
         self._share_names: list[str] = []
+        self.overlay_shares: list[tuple[str, str, dict[str, float]]] = []  # (label, colour, % per phase)
         self._titles: dict[int, str] = {}  # the title each plot shows: a title change re-lays the plot out
-        self._share_texts: list[str] = []
         self._overlays: list[Any] = []
         self._rate_title_t = 0.0
         self.reset()
@@ -141,6 +141,8 @@ class PlotsPanel(QWidget):
         for plot in (self.loss_plot, self.epoch_plot, self.share_plot, self.rate_plot, self.res_plot):
             plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # nothing of the last run's axes
             plot.enableAutoRange()  # the axes fit the next run's data
+        self.res_plot.setYRange(0, 150, padding=0)  # percentages; the top above 100% is the legend's
+        self.share_plot.setXRange(0, 100)
         self.updates = 0
 
     def handle(self, event: Any) -> None:
@@ -151,6 +153,8 @@ class PlotsPanel(QWidget):
             self.on_phase_times(event)
         elif isinstance(event, ev.Progress):
             self.on_progress(event)
+        elif isinstance(event, ev.Resources):
+            self.add_resource_sample(event.time_s, *describe(event))
         elif isinstance(event, ev.Finished):
             self.final_rate = event.summary.get("train_samples_per_s")
             self._dirty.add("rate")
@@ -203,8 +207,18 @@ class PlotsPanel(QWidget):
         self._dirty.add("res")
 
     def add_overlay(self, label: str, events: list[Any]) -> None:
-        """Draw another run's train and validation loss as dashed curves."""
-        colour = OVERLAY_COLOURS[len(self._overlays) // 2 % len(OVERLAY_COLOURS)]
+        """Compare another run: its train and validation loss as dashed curves, its phase share as bars
+        beside the shown run's (the whole run's share, from its total or its epochs)."""
+        colour = OVERLAY_COLOURS[len(self.overlay_shares) % len(OVERLAY_COLOURS)]
+        seconds: dict[str, float] = {}
+        totals = [e for e in events if isinstance(e, ev.PhaseTimes) and e.scope == "total"]
+        for e in totals[-1:] or [e for e in events if isinstance(e, ev.PhaseTimes) and e.scope == "epoch"]:
+            for k, v in e.seconds.items():
+                seconds[k] = seconds.get(k, 0.0) + float(v or 0.0)
+        whole = sum(seconds.values())
+        share = {k: 100.0 * v / whole for k, v in seconds.items() if v > 0} if whole > 0 else {}
+        self.overlay_shares.append((label, colour, share))
+        self._dirty.add("share")
         train = [(e.step, e.values["train_loss"]) for e in events
                  if isinstance(e, ev.Metrics) and e.values.get("train_loss") is not None]  # fmt: skip
         val = [(e.step, e.values["val_loss"]) for e in events
@@ -221,6 +235,8 @@ class PlotsPanel(QWidget):
         for curve in self._overlays:
             self.loss_plot.removeItem(curve)
         self._overlays.clear()
+        self.overlay_shares.clear()
+        self._dirty.add("share")
 
     # ------------------------------------------------------------------ drawing
     def refresh(self) -> None:
@@ -300,39 +316,47 @@ class PlotsPanel(QWidget):
         return scope, {k: 100.0 * seconds[k] / total for k in ordered(seconds) if seconds[k] > 0}
 
     def _draw_share(self) -> None:
-        """One bar per phase with its percentage; items are reused while the phases stay the same."""
+        """One bar per phase with its percentage, and beside it one per compared run (in that run's colour);
+        items are reused while the phases and the runs compared stay the same."""
         scope, share = self.share_data()
-        self._set_title(self.share_plot, f"Phase share ({scope})")
-        names = list(share)
-        if names != self._share_names:
-            for item in self._share_items:
+        rows = [(None, share)] + [(colour, s) for _, colour, s in self.overlay_shares]
+        self._set_title(self.share_plot, f"Phase share ({scope}{', compared' if len(rows) > 1 else ''})")
+        names = ordered({n for _, r in rows for n in r})
+        if (names, len(rows)) != (self._share_names, len(self._share_rows)):
+            self._build_share(names, rows)
+        for (bar, texts, offset), (_, row) in zip(self._share_rows, rows, strict=True):
+            widths = np.array([row.get(n, 0.0) for n in names])
+            bar.setOpts(width=widths)
+            for y, (item, w) in enumerate(zip(texts, widths, strict=True)):
+                label = f"{w:.1f}%" if w > 0 else ""
+                if label != item.toPlainText():  # a label's text is laid out anew on each change
+                    item.setText(label)
+                    inside = w > 75.0  # a long bar holds its label at its end, inside the plot
+                    item.setAnchor((1, 0.5) if inside else (0, 0.5))
+                    item.setPos(w - 1.0 if inside else w + 1.0, y + offset)
+
+    def _build_share(self, names: list[str], rows: list[tuple[str | None, dict[str, float]]]) -> None:
+        for bar, texts, _ in self._share_rows:
+            for item in (bar, *texts):
                 self.share_plot.removeItem(item)
-            self._share_items.clear()
-            self._share_texts = [""] * len(names)
-            self._share_names = names
-            ys = np.arange(len(names))
-            bar = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=np.zeros(len(names)),
-                                  brushes=[phase_colour(n) for n in names], pen=None)  # fmt: skip
+        self._share_rows.clear()
+        self._share_names = names
+        ys = np.arange(len(names))
+        height = 0.7 / len(rows)
+        for i, (colour, _) in enumerate(rows):
+            offset = (i - (len(rows) - 1) / 2) * height
+            brushes = [colour or phase_colour(n) for n in names]
+            bar = pg.BarGraphItem(x0=0, y=ys + offset, height=height * 0.9, width=np.zeros(len(names)),
+                                  brushes=brushes, pen=None)  # fmt: skip
             self.share_plot.addItem(bar)
-            self._share_items.append(bar)
-            for _ in names:
-                text = pg.TextItem("", color=QColor("#d7dae0"), anchor=(0, 0.5))
+            texts = [pg.TextItem("", color=QColor("#d7dae0"), anchor=(0, 0.5)) for _ in names]
+            for text in texts:
                 self.share_plot.addItem(text)
-                self._share_items.append(text)
-            self.share_plot.getPlotItem().getAxis("left").setTicks(
-                [[(float(y), n) for y, n in zip(ys, names, strict=True)]]
-            )
-            self.share_plot.setYRange(-0.6, len(names) - 0.4, padding=0)
-        if not names:
-            return
-        widths = np.array([share[n] for n in names])
-        self._share_items[0].setOpts(width=widths)
-        for y, (item, w) in enumerate(zip(self._share_items[1:], widths, strict=True)):
-            label = f"{w:.1f}%"
-            if label != self._share_texts[y]:  # a label's text is laid out anew on each change
-                self._share_texts[y] = label
-                item.setText(label)
-                item.setPos(min(w, 82.0) + 1.0, y)
+            self._share_rows.append((bar, texts, offset))
+        self.share_plot.getPlotItem().getAxis("left").setTicks(
+            [[(float(y), n) for y, n in zip(ys, names, strict=True)]]
+        )
+        self.share_plot.setYRange(-0.6, max(len(names), 1) - 0.4, padding=0)
 
     def _set_title(self, plot: pg.PlotWidget, title: str) -> None:
         if self._titles.get(id(plot)) != title:

@@ -10,15 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from isoscope.core import events as ev
+from isoscope.core.api import JOB as SCRIPT_JOB
+from isoscope.core.api import PROFILE_REQUEST
 from isoscope.core.config import ConfigError, RunConfig, continuing, from_dict
 from isoscope.core.runs.folder import is_folder_run, read_folder_run
-from isoscope.core.runs.follow import RunFollower, RunRecord, read_run
+from isoscope.core.runs.follow import GONE, RunFollower, RunRecord, read_run, still_written, writer_gone
+from isoscope.core.runs.rundir import write_json_atomic
+
+ENDED = {"done": "Finished", "stopped": "Finished", "no_surface": "Finished", "failed": "Failed", GONE: "Crashed"}
 
 
 class RunViewsMixin:
     """Opening, overlaying and following run directories; drag and drop of parts, folders and runs."""
 
     _follower: RunFollower | None
+    opened_state: str | None  # how the run opened last ended ("Finished", "Failed", "Crashed"); None: going on
 
     def open_run(self, path: str | Path) -> bool:
         """Show a past (or running) run's curves, timings and mesh, replayed through the live handlers."""
@@ -40,24 +46,37 @@ class RunViewsMixin:
             if not (isinstance(e, ev.Artifact) and e.kind == "mesh" and e is not meshes[-1]):
                 self.handle_event(e, replay=True)
         self.plots.refresh()
-        self.append_log("info", f"opened run {run.path} ({run.status})")
+        status = run.status
+        self.append_log("info", f"opened run {run.path} ({status})")
         if run.part and Path(run.part).is_file():
             self.inspector_dock.inspector.set_part(run.part, str(run.path))
-        try:
-            cfg: RunConfig | None = from_dict(run.config)
-        except ConfigError as exc:
-            cfg = None
-            self.append_log("warning", f"the run's settings cannot be shown: {exc}")
-        if cfg is not None:
-            self.setup.show_run(run.part, cfg)
+        cfg = self._show_settings(run)
         self._answer_for(run, cfg)
-        if not run.summary:
-            self._follower = RunFollower(run.path)
-            self._follower.offset = (
-                (run.path / "metrics.jsonl").stat().st_size if (run.path / "metrics.jsonl").exists() else 0
-            )
+        following = still_written(run)
+        self.opened_state = None if following else ENDED.get(status, "Finished" if run.summary else "Crashed")
+        if status == GONE:
+            self.show_message("warning", f"the run stopped unexpectedly: {writer_gone(run.path)}")
+        if following:
+            self._follower = run.follower()
             self._follow_timer.start(500)
+        self._update_actions(self.client.state)
         return True
+
+    def _show_settings(self, run: RunRecord) -> RunConfig | None:
+        """The run's settings in the Setup panel (an isoscope run's; a script's own config is in its log)."""
+        if run.config.get("job") == SCRIPT_JOB:
+            self.left_tabs.setCurrentWidget(self.runs)  # the Setup panel is for isoscope's own jobs
+            c = run.config
+            self.append_log("info", f"{c.get('name')}: {c.get('script', '')} {' '.join(c.get('argv', []))}; "
+                            f"config {c.get('config', {})}")  # fmt: skip
+            return None
+        try:
+            cfg = from_dict(run.config)
+        except ConfigError as exc:
+            self.append_log("warning", f"the run's settings cannot be shown: {exc}")
+            return None
+        self.setup.show_run(run.part, cfg)
+        return cfg
 
     def _answer_for(self, run: RunRecord, cfg: RunConfig | None) -> None:
         """Probes, slices and "Reconstruct now" for an opened run are answered by a worker started for it
@@ -101,16 +120,46 @@ class RunViewsMixin:
         self.plots.add_overlay(Path(run.path).name[-28:], run.events)
 
     def _follow(self) -> None:
+        """Take what the followed run's writer has added; notice its end, or that its writer is gone."""
         if self._follower is None:
             return
-        for e in self._follower.poll():
+        ended = None
+        new = self._follower.poll()
+        for e in new:
             self.handle_event(e, replay=True)
             if isinstance(e, (ev.Finished, ev.Failed)):
-                self._stop_following()
+                ended = "Finished" if isinstance(e, ev.Finished) else "Failed"
+        self.plots.refresh()
+        gone = writer_gone(self._follower.file.parent) if ended is None and not new else None
+        if gone and (self._follower.file.parent / "summary.json").exists():  # ended without its last records
+            ended = ENDED.get(read_run(self._follower.file.parent).status, "Finished")
+        elif gone:
+            self.show_message("warning", f"the run stopped unexpectedly: {gone}")
+            ended = "Crashed"
+        if ended is not None:
+            self._stop_following()
+            self.opened_state = ended
+            self.runs.refresh()
+            self.job_done.emit(ended)
+
+    @property
+    def following(self) -> bool:
+        """True while a run another process writes is being followed."""
+        return self._follower is not None
 
     def _stop_following(self) -> None:
         self._follower = None
         self._follow_timer.stop()
+        self._update_actions(self.client.state)
+
+    def request_profile(self) -> bool:
+        """Profile the next N steps of the followed run: a request its writer takes at its next step."""
+        if self._follower is None:
+            return False
+        run_dir = self._follower.file.parent
+        write_json_atomic(run_dir / PROFILE_REQUEST, {"steps": self.profile_n.value()})
+        self.append_log("info", f"asked {run_dir.name} to profile its next {self.profile_n.value()} steps")
+        return True
 
     def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         if event.mimeData().hasUrls():
@@ -149,6 +198,7 @@ class RunViewsMixin:
             dataset.add_summary(summary, run_dir, name)
         self.inspector_dock.tabs.setCurrentWidget(dataset)
         self.append_log("info", f"opened folder run {root}: {len(parts)} parts")
+        self.opened_state = "Finished"
         return True
 
 
@@ -156,6 +206,8 @@ def why_no_answer(run: RunRecord) -> str | None:
     """Why no worker can answer requests for ``run`` from its own network, or None when one can."""
     if not run.summary:
         return "the run is still being written (or its writer stopped before the end)"
+    if run.config.get("job") == SCRIPT_JOB:
+        return "a script's run has no isoscope network to ask"
     if run.config.get("job", "sdf") != "sdf":
         return "a 3D Gaussian run has no SDF network to ask"
     if not (run.path / "model.pt").is_file():

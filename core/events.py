@@ -58,6 +58,15 @@ class PhaseTimes:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """The training process's CPU, memory and GPU figures (see :mod:`isoscope.core.resources`) at ``time_s``
+    seconds after its writer started."""
+
+    time_s: float
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A file written into the run directory (mesh, points, renders, checkpoint, profile, slice)."""
 
@@ -172,6 +181,7 @@ EVENT_TYPES = (
     Progress,
     Metrics,
     PhaseTimes,
+    Resources,
     Artifact,
     Log,
     SliceResult,

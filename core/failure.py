@@ -28,11 +28,16 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def failure_event(exc: BaseException) -> ev.Failed:
     if isinstance(exc, user_errors()):
         return ev.Failed(str(exc), "")
+    return described(exc)
+
+
+def described(exc: BaseException) -> ev.Failed:
+    """Any exception as the Failed event: one line (type and message) and the traceback."""
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
-        return ev.Failed("the device ran out of memory: choose a smaller preset, batch or point count",
-                         traceback.format_exc())  # fmt: skip
+        return ev.Failed("the device ran out of memory: choose a smaller preset, batch or point count", details)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return ev.Failed(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, traceback.format_exc())
+    return ev.Failed(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, details)
 
 
 def job_failed(exc: BaseException, run_dir: Path, part: str, emit: Callable[[Any], None]) -> dict[str, Any]:

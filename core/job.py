@@ -2,7 +2,8 @@
 
 A job emits events through :class:`Reporter`, which appends the durable ones to metrics.jsonl, passes
 every event to a sink (the worker's queue, or the terminal), throttles live metrics (about 20 per
-second) and live timings (about 2 per second), and hands the job the commands waiting for it.
+second) and live timings (about 2 per second), records the process's resources (once a second), and
+hands the job the commands waiting for it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from isoscope.core import events as ev
 from isoscope.core.config import RunConfig, to_dict
 from isoscope.core.phases import TRAIN_PHASES
 from isoscope.core.profiling import profiler_quiet, write_profile
+from isoscope.core.resources import ResourceSampler
 from isoscope.core.runs.rundir import CONFIG, SUMMARY, TIMINGS, RunWriter, write_json_atomic
 from isoscope.core.timing import PhaseTimer, top_level
 
 COMMAND_POLL_S = 0.02  # commands are looked at most 50 times a second (each look is a few syscalls)
-DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Artifact, ev.Finished, ev.Failed)
+DURABLE = (ev.Started, ev.Metrics, ev.PhaseTimes, ev.Resources, ev.Artifact, ev.Finished, ev.Failed)
 
 
 class JobError(RuntimeError):
@@ -68,6 +70,7 @@ class Reporter:
     ) -> None:
         self.run_dir = run_dir
         self.writer = RunWriter(run_dir) if record else None  # None: the run directory is only read
+        self.sampler = ResourceSampler() if record else None
         self.sink = sink
         self._commands = commands or (lambda: [])
         self._min_metrics = 1.0 / metrics_hz
@@ -82,6 +85,14 @@ class Reporter:
         if self.writer is not None and isinstance(event, ev.Log):
             self.writer.log(event.text)
         self.sink(event)
+        if self.sampler is None:
+            return
+        if isinstance(event, ev.Started):
+            self.sampler.use_device(event.device)
+        elif isinstance(event, ev.Progress) and self.sampler.due():
+            sample = self.sampler.sample()
+            if sample is not None:
+                self.emit(sample)
 
     def due(self, what: str) -> bool:
         """True at most every 1/metrics_hz ("metrics") or 1/timings_hz ("timings") seconds."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 #: Report order of the phases (others follow alphabetically).
 PHASE_ORDER = (
-    "load", "sample", "cache", "init", "batch", "step", "forward", "backward", "optimizer", "validation",
+    "load", "data", "sample", "cache", "init", "batch", "step", "forward", "backward", "optimizer", "validation",
     "reconstruct", "metrics", "render", "write",
     "groundtruth", "project", "composite", "densify", "evaluate",  # the splat job's phases
+    "other",  # a script's time outside every phase (the Python API)
 )  # fmt: skip
 
 #: The phases of an optimiser step; their sum is the training time ("step": one CUDA graph replay).

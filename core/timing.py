@@ -4,17 +4,15 @@
 current stream; they are resolved only when a report is asked for (at most once per reporting
 interval), so the step loop never synchronises. Phases may nest under dotted names ("sample.sdf");
 only top-level phases add up to the wall time. While a profiler is active, each phase is also a
-``record_function`` range of the same name.
+``record_function`` range of the same name. torch is imported only for CUDA timing and profiling, so the
+Python API can time a script on the CPU without it.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-
-import torch
+from typing import Any
 
 from isoscope.core.phases import PHASE_ORDER, TRAIN_PHASES
 
@@ -22,60 +20,89 @@ from isoscope.core.phases import PHASE_ORDER, TRAIN_PHASES
 class PhaseTimer:
     """Accumulates seconds per phase name; see the module docstring."""
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
-        self.cuda = torch.device(device).type == "cuda"
+    def __init__(self, device: Any = "cpu") -> None:
+        self.cuda = str(device).startswith("cuda")
         self.totals: dict[str, float] = defaultdict(float)
-        self._pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
+        self._pending: list[tuple[str, Any, Any]] = []  # (name, start event, end event), oldest first
         self._mark: dict[str, float] = {}
         self._wall0 = time.perf_counter()
         self._mark_wall = self._wall0
         self.profiling = False
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        rf = torch.profiler.record_function(name) if self.profiling else nullcontext()
-        with rf:
-            if self.cuda:
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                try:
-                    yield
-                finally:
-                    end.record()
-                    self._pending.append((name, start, end))
-            else:
-                t0 = time.perf_counter()
-                try:
-                    yield
-                finally:
-                    self.totals[name] += time.perf_counter() - t0
+    def phase(self, name: str) -> Span:
+        """``with timer.phase(name):`` times the block (a few microseconds of overhead)."""
+        return Span(self, name)
 
-    def resolve(self) -> None:
-        """Turn recorded CUDA events into seconds (one synchronisation on the last event)."""
+    def resolve(self, block: bool = True) -> None:
+        """Turn recorded CUDA events into seconds: all of them (one synchronisation on the last event), or
+        with ``block=False`` those the GPU has reached (it never waits; the rest stay for a later call)."""
         if not self._pending:
             return
-        self._pending[-1][2].synchronize()
+        if block:
+            self._pending[-1][2].synchronize()
+        done = 0
         for name, start, end in self._pending:
+            if not block and not end.query():
+                break
             self.totals[name] += start.elapsed_time(end) / 1000.0
-        self._pending.clear()
+            done += 1
+        del self._pending[:done]
 
-    def snapshot(self) -> dict[str, float]:
-        """Totals so far, in report order."""
-        self.resolve()
+    def snapshot(self, block: bool = True) -> dict[str, float]:
+        """Totals so far, in report order (``block``: see :meth:`resolve`)."""
+        self.resolve(block)
         return ordered(dict(self.totals))
 
     def wall(self) -> float:
         return time.perf_counter() - self._wall0
 
-    def interval(self) -> tuple[dict[str, float], float]:
-        """Seconds per phase and wall seconds since the previous call (the live view)."""
-        now = self.snapshot()
+    def interval(self, block: bool = True) -> tuple[dict[str, float], float]:
+        """Seconds per phase and wall seconds since the previous call (the live view; ``block``: see
+        :meth:`resolve`)."""
+        now = self.snapshot(block)
         delta = {k: v - self._mark.get(k, 0.0) for k, v in now.items()}
         self._mark = now
         t = time.perf_counter()
         wall, self._mark_wall = t - self._mark_wall, t
         return {k: v for k, v in delta.items() if v > 0}, wall
+
+
+class Span:
+    """One timed block of a :class:`PhaseTimer` (a class, not a generator: it costs a fraction as much)."""
+
+    __slots__ = ("timer", "name", "t0", "start", "rf")
+
+    def __init__(self, timer: PhaseTimer, name: str) -> None:
+        self.timer, self.name, self.rf = timer, name, None
+
+    def __enter__(self) -> None:
+        timer = self.timer
+        if timer.profiling:
+            import torch
+
+            self.rf = torch.profiler.record_function(self.name)
+            self.rf.__enter__()
+        if timer.cuda:
+            import torch
+
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> bool:
+        timer = self.timer
+        if timer.cuda:
+            import torch
+
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            timer._pending.append((self.name, self.start, end))
+        else:
+            timer.totals[self.name] += time.perf_counter() - self.t0
+        if self.rf is not None:
+            self.rf.__exit__(None, None, None)
+        return False
 
 
 def ordered(seconds: dict[str, float]) -> dict[str, float]:
@@ -108,4 +135,27 @@ def epoch_breakdown(epoch: int, seconds: dict[str, float], wall: float) -> str:
     shown = [k for k in TRAIN_PHASES if k in seconds] or ["batch", "forward", "backward", "optimizer"]
     lines += ["", "Training timing breakdown:"]
     lines += [f"  {names[k]}: {pct(seconds.get(k, 0.0), training)}" for k in shown]
+    return "\n".join(lines)
+
+
+def with_other(seconds: dict[str, float], wall: float) -> dict[str, float]:
+    """Top-level phases plus ``other``, the wall time no phase covers: together they add up to ``wall``."""
+    top = top_level(seconds)
+    return {**top, "other": max(wall - sum(top.values()), 0.0)}
+
+
+def phase_table(epoch: int, seconds: dict[str, float], wall: float) -> str:
+    """The seed's "EPOCH N TIMING BREAKDOWN" table for any phases: each top-level phase and ``other`` as a
+    share of the epoch's wall time, nested phases (``step.forward``) indented as shares of their parent."""
+    seconds = ordered(seconds)
+    lines = [f"=== EPOCH {epoch} TIMING BREAKDOWN ===", f"Total epoch time: {wall:.2f}s"]
+    for name, s in with_other(seconds, wall).items():
+        lines.append(f"{name}: {s:.3f}s ({100.0 * s / wall if wall > 0 else 0.0:.1f}%)")
+        for child, c in seconds.items():
+            parent = child.rsplit(".", 1)[0]
+            if child.startswith(name + ".") and seconds.get(parent, 0.0) > 0:
+                share = 100.0 * c / seconds[parent]
+                lines.append(
+                    f"{'  ' * child.count('.')}{child[len(parent) + 1 :]}: {c:.3f}s ({share:.1f}% of {parent})"
+                )
     return "\n".join(lines)

@@ -183,3 +183,43 @@ def test_reconstruction_and_metrics_on_gpu_equal_cpu():
     near = evaluate_grid_near_surface(sphere, 128, CUDA, 65_536)
     assert torch.equal(near.sign(), full.sign())
     assert out["cuda"][1]["chamfer_l1"] == pytest.approx(out["cpu"][1]["chamfer_l1"], rel=0.1)
+
+
+def test_api_phase_around_a_gpu_kernel_reads_its_gpu_time(tmp_path):
+    """A phase around a kernel that keeps the GPU busy for about 50 ms reads about 50 ms, though the host
+    returns from the launch at once; and logging CUDA tensors never waits for the GPU per step."""
+    import isoscope
+    from isoscope.core import events as ev
+    from isoscope.core.runs.follow import read_run
+
+    torch.cuda.init()
+    torch.cuda._sleep(1000)  # warm up
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    torch.cuda._sleep(10_000_000)
+    end.record()
+    end.synchronize()
+    cycles = int(10_000_000 * 50.0 / start.elapsed_time(end))  # about 50 ms on this GPU
+    run = isoscope.init(name="gpu", root=tmp_path, report_every_s=0, print_tables=False)
+    waits = {"n": 0}
+    real_sync = torch.cuda.Event.synchronize
+
+    def counted(self):
+        waits["n"] += 1
+        return real_sync(self)
+
+    with run:
+        torch.cuda.Event.synchronize = counted
+        try:
+            for step in range(3):
+                with run.phase("kernel"):
+                    torch.cuda._sleep(cycles)
+                run.log(step, loss=torch.ones((), device=CUDA) * step)
+            assert waits["n"] == 0  # three reporting points, no wait
+            seconds = run.epoch()
+        finally:
+            torch.cuda.Event.synchronize = real_sync
+    assert seconds["kernel"] == pytest.approx(0.150, rel=0.2)
+    metrics = [e for e in read_run(run.path).events if isinstance(e, ev.Metrics)]
+    assert [m.values["train_loss"] for m in metrics] == [0.0, 1.0, 2.0]

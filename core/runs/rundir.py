@@ -2,7 +2,8 @@
 
 Layout of one run: config.json, metrics.jsonl (append-only event records), timings.json, summary.json
 (atomic, at the end), model.pt, mesh.ply / mesh.stl (original units), points.npz, renders/, profile/,
-log.txt. Any process may write one; :mod:`isoscope.core.runs.follow` reads it back. Torch-free.
+log.txt, heartbeat.json (the writer's pid, host and time, renewed while it writes). Any process may write
+one; :mod:`isoscope.core.runs.follow` reads it back. Torch-free.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import math
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +27,8 @@ CONFIG = "config.json"
 SUMMARY = "summary.json"
 TIMINGS = "timings.json"
 LOG = "log.txt"
+HEARTBEAT = "heartbeat.json"
+HEARTBEAT_S = 5.0  # renewed at most this often, while records are written
 
 
 def default_root() -> Path:
@@ -91,20 +95,49 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None when there is no such process (or
+    only its exit status is left, a zombie)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return None if proc.status() == psutil.STATUS_ZOMBIE else proc.create_time()
+    except psutil.Error:
+        return None
+
+
 class RunWriter:
-    """Appends event records to metrics.jsonl and lines to log.txt of one run directory."""
+    """Appends event records to metrics.jsonl and lines to log.txt of one run directory, and keeps its
+    heartbeat (see :func:`isoscope.core.runs.follow.writer_gone`)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._metrics = open(self.path / METRICS, "a", encoding="utf-8")
         self._log = open(self.path / LOG, "a", encoding="utf-8")
+        self._beat = 0.0
+        self.beat()
+
+    def beat(self) -> None:
+        """Write heartbeat.json: this process (pid, its start time, host) is writing the run, now."""
+        pid = os.getpid()
+        self._beat = time.monotonic()
+        write_json_atomic(self.path / HEARTBEAT, {"pid": pid, "host": socket.gethostname(), "time": time.time(),
+                                                   "process_started": process_started(pid)})  # fmt: skip
 
     def record(self, message: Any) -> None:
         """Append one event (Metrics, PhaseTimes, Artifact, Finished, ...) and flush."""
         line = json.dumps(_jsonable(events.to_record(message)), allow_nan=False)
         self._metrics.write(line + "\n")
         self._metrics.flush()
+        if time.monotonic() - self._beat >= HEARTBEAT_S:
+            self.beat()
+
+    def metrics(self, step: int, epoch: int, values: dict[str, float | None]) -> None:
+        """Append a Metrics record whose values are already floats or None, without flushing: the fast
+        path for a script's every step (the next :meth:`record` flushes it)."""
+        self._metrics.write(json.dumps({"event": "Metrics", "step": step, "epoch": epoch, "values": values}) + "\n")
 
     def log(self, text: str) -> None:
         self._log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
