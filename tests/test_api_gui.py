@@ -152,3 +152,42 @@ def test_screenshot_of_a_script_run_exits_when_done(tmp_path: Path) -> None:
 
     with Image.open(shot) as image:
         assert image.size[0] > 800 and image.size[1] > 500
+
+
+PROFILED = textwrap.dedent("""
+    import sys, time, torch, isoscope
+    from pathlib import Path
+    stop = Path(sys.argv[2])
+    model = torch.nn.Linear(16, 1)
+    with isoscope.init(name="profiled", root=sys.argv[1], report_every_s=0.05, print_tables=False) as run:
+        step = 0
+        while not stop.exists():
+            with run.phase("forward"):
+                loss = model(torch.randn(32, 16)).pow(2).mean()
+            with run.phase("backward"):
+                loss.backward()
+            step += 1
+            run.log(step, loss=loss)
+            time.sleep(0.005)
+""")
+
+
+def test_profile_from_the_window_reaches_a_script_run(qtbot, tmp_path: Path) -> None:
+    root, stop = tmp_path / "runs", tmp_path / "stop"
+    script = tmp_path / "profiled.py"
+    script.write_text(PROFILED)
+    proc, run = start_writer([str(script), str(root), str(stop)], root)
+    try:
+        w = window(qtbot, tmp_path, root)
+        assert w.open_run(run) and w.following and w.act_profile.isEnabled()
+        w.profile_n.setValue(5)
+        w.profile_steps()
+        qtbot.waitUntil(lambda: w.profile_table.rowCount() > 0, timeout=TIMEOUT_MS)
+        assert (run / "profile" / "trace.json").is_file() and not (run / "requests" / "profile.json").exists()
+        assert w.tabs.currentWidget() is w.profile_table
+        with qtbot.waitSignal(w.job_done, timeout=TIMEOUT_MS) as ended:
+            stop.touch()
+        assert ended.args == ["Finished"] and not w.act_profile.isEnabled()
+    finally:
+        stop.touch()
+        proc.wait(timeout=60)
