@@ -15,7 +15,6 @@ is found gone).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 from isoscope import __version__
 from isoscope.core import config as C
 from isoscope.core.cli import add_config_arguments, config_overrides
+from isoscope.core.machine import display_problem
 
 T0 = time.perf_counter()
 
@@ -68,20 +68,6 @@ def save_screenshot(window: object, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(path):  # type: ignore[attr-defined]
         raise OSError(f"cannot write {path}")
-
-
-def display_problem() -> str | None:
-    """Why no window can open here (no X11 or Wayland display on Linux), or None."""
-    if sys.platform.startswith(("win", "darwin")):
-        return None
-    platform = os.environ.get("QT_QPA_PLATFORM", "")
-    if platform and not platform.startswith(("xcb", "wayland")):
-        return None  # offscreen, vnc, eglfs, ...: Qt draws without a display server
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
-    return ("no display: the window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set); "
-            "run it under a virtual display (xvfb-run -a isoscope ...) or use the headless commands "
-            "(isoscope-train, isoscope-inspect)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ PHASE_COLOURS = {
     "step": "#86bcb6", "forward": "#4e79a7", "backward": "#f28e2b", "optimizer": "#59a14f",
     "validation": "#edc948", "reconstruct": "#e15759", "metrics": "#9c755f", "render": "#ff9da7",
     "write": "#bab0ac", "groundtruth": "#d37295", "init": "#a0cbe8", "project": "#8cd17d",
-    "composite": "#2f6fb0", "densify": "#ffbe7d", "evaluate": "#b6992d", "data": "#e6a23c", "other": "#5c6370",
+    "composite": "#2f6fb0", "densify": "#ffbe7d", "evaluate": "#b6992d", "data": "#17becf", "other": "#5c6370",
 }  # fmt: skip
 _PALETTE = tuple(PHASE_COLOURS.values())  # other phases get one of these
 OVERLAY_COLOURS = ("#c678dd", "#56b6c2", "#98c379", "#e5c07b")
@@ -137,7 +137,8 @@ class PlotsPanel(QWidget):
         self.eta_s: float | None = None
         self.final_rate: float | None = None
         self.unit = "samples"  # what throughput counts: training points (SDF) or rendered views (Gaussians)
-        self._dirty = {"train", "val", "epoch", "share", "rate", "res"}
+        self.loss_log = True  # the loss axis is logarithmic unless a loss reaches 0 or below
+        self._dirty = {"train", "val", "epoch", "share", "rate", "res", "axis"}
         for plot in (self.loss_plot, self.epoch_plot, self.share_plot, self.rate_plot, self.res_plot):
             plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # nothing of the last run's axes
             plot.enableAutoRange()  # the axes fit the next run's data
@@ -164,14 +165,14 @@ class PlotsPanel(QWidget):
 
     def on_metrics(self, m: ev.Metrics) -> None:
         v = m.values
-        if "train_loss" in v and v["train_loss"] is not None:
-            self.train[0].append(m.step)
-            self.train[1].append(max(float(v["train_loss"]), 1e-12))
-            self._dirty.add("train")
-        if "val_loss" in v and v["val_loss"] is not None:
-            self.val[0].append(m.step)
-            self.val[1].append(max(float(v["val_loss"]), 1e-12))
-            self._dirty.add("val")
+        for key, series, name in (("train_loss", self.train, "train"), ("val_loss", self.val, "val")):
+            if v.get(key) is not None:
+                series[0].append(m.step)
+                series[1].append(float(v[key]))
+                self._dirty.add(name)
+                if series[1][-1] <= 0 and self.loss_log:  # a loss that reaches 0 or below: a linear axis
+                    self.loss_log = False
+                    self._dirty |= {"train", "val", "axis"}
 
     def on_phase_times(self, p: ev.PhaseTimes) -> None:
         seconds = {k: float(s) for k, s in p.seconds.items() if s is not None}
@@ -245,6 +246,10 @@ class PlotsPanel(QWidget):
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
+        if "axis" in dirty:
+            self.loss_plot.setLogMode(y=self.loss_log)
+            self.loss_plot.getPlotItem().getAxis("left").setLabel("loss (log)" if self.loss_log else "loss",
+                                                                  color="#abb2bf")  # fmt: skip
         if "train" in dirty:
             self.train_curve.setData(
                 np.asarray(self.train[0], float),

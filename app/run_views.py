@@ -56,6 +56,7 @@ class RunViewsMixin:
         self.opened_state = None if following else ENDED.get(status, "Finished" if run.summary else "Crashed")
         if status == GONE:
             self.show_message("warning", f"the run stopped unexpectedly: {writer_gone(run.path)}")
+        self._set_status(state=f"Following {run.path.name}" if following else f"Run {status}")
         if following:
             self._follower = run.follower()
             self._follow_timer.start(500)
@@ -123,22 +124,23 @@ class RunViewsMixin:
         """Take what the followed run's writer has added; notice its end, or that its writer is gone."""
         if self._follower is None:
             return
-        ended = None
+        run_dir, ended = self._follower.file.parent, None
         new = self._follower.poll()
         for e in new:
             self.handle_event(e, replay=True)
             if isinstance(e, (ev.Finished, ev.Failed)):
                 ended = "Finished" if isinstance(e, ev.Finished) else "Failed"
         self.plots.refresh()
-        gone = writer_gone(self._follower.file.parent) if ended is None and not new else None
-        if gone and (self._follower.file.parent / "summary.json").exists():  # ended without its last records
-            ended = ENDED.get(read_run(self._follower.file.parent).status, "Finished")
+        gone = writer_gone(run_dir) if ended is None and not new else None
+        if gone and (run_dir / "summary.json").exists():  # it ended, but its last records are not there
+            ended = ENDED.get(read_run(run_dir).status, "Finished")
         elif gone:
             self.show_message("warning", f"the run stopped unexpectedly: {gone}")
             ended = "Crashed"
         if ended is not None:
             self._stop_following()
             self.opened_state = ended
+            self._set_status(state=f"Run {read_run(run_dir).status}")
             self.runs.refresh()
             self.job_done.emit(ended)
 

@@ -115,10 +115,29 @@ class Run:
         self._record(ev.Started(str(self.path), self.name, label, JOB, self.config_doc))
         return self.timer
 
+    def _turn_to_cuda(self, timer: PhaseTimer) -> None:
+        """``device="auto"``: a script that starts using CUDA after its first phase is timed with CUDA
+        events from this reporting point on."""
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            timer.cuda = True
+            device = f"cuda:{torch.cuda.current_device()}"
+            self.sampler.use_device(device)
+            self.writer.log(f"the script uses {device}: its phases are timed with CUDA events from here on")
+
     def phase(self, name: str) -> Phase:
         """``with run.phase(name):`` times the block as phase ``name``; inside another phase, ``outer.name``."""
         timer = self._started()
         return Phase(self._stack, timer.phase(f"{self._stack[-1]}.{name}" if self._stack else name))
+
+    def span(self, name: str) -> Span:
+        """A block timed as the top-level phase ``name`` (``with run.span(name):``), whatever is open: for
+        timing a script from outside (:mod:`isoscope.core.watch`)."""
+        return self._started().phase(name)
+
+    def note(self, text: str) -> None:
+        """A line for the run's log."""
+        self.writer.log(text)
 
     def epoch(self) -> dict[str, float]:
         """Close an epoch: its phase times (and ``other``) are recorded and, by default, printed as the
@@ -146,19 +165,21 @@ class Run:
         ``loss`` is drawn as the training loss, ``val_loss`` as the validation loss. Each call is a step
         boundary (for Profile)."""
         self._started()
-        self._profile_boundary()
         values = {k: v for k, v in (("train_loss", loss), ("val_loss", val_loss)) if v is not None}
         values.update(scalars)
+        if values:
+            self.values.add(int(step), self.epochs + 1, values)  # a bad value raises here, before counting
+        self._profile_boundary()
         self.step = int(step)
         self.logged += 1
-        if values:
-            self.values.add(self.step, self.epochs + 1, values)
         if time.perf_counter() - self._report_t >= self.report_every_s:
             self._report(block=False)
 
     def _report(self, block: bool) -> None:
         """A reporting point: values, live phase share, throughput, resources, a Profile request."""
         timer = self._started()
+        if self._device == "auto" and not timer.cuda:
+            self._turn_to_cuda(timer)
         self._report_t = t = time.perf_counter()
         self.values.send()
         for step, epoch, values in self.values.ready(block):

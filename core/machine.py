@@ -1,9 +1,10 @@
-"""The machine a figure was measured on, in words (torch-free, for benchmarks and the window alike)."""
+"""The machine: what a figure was measured on, in words, and whether a window can open on it (torch-free)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 
@@ -18,3 +19,17 @@ def cpu_description() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores"
+
+
+def display_problem() -> str | None:
+    """Why no window can open here (no X11 or Wayland display on Linux), or None."""
+    if sys.platform.startswith(("win", "darwin")):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith(("xcb", "wayland")):
+        return None  # offscreen, vnc, eglfs, ...: Qt draws without a display server
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display: the window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set); "
+            "run it under a virtual display (xvfb-run -a isoscope ...) or use the headless commands "
+            "(isoscope-train, isoscope-inspect)")  # fmt: skip

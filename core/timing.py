@@ -70,7 +70,7 @@ class PhaseTimer:
 class Span:
     """One timed block of a :class:`PhaseTimer` (a class, not a generator: it costs a fraction as much)."""
 
-    __slots__ = ("timer", "name", "t0", "start", "rf")
+    __slots__ = ("timer", "name", "t0", "start", "rf", "cuda")
 
     def __init__(self, timer: PhaseTimer, name: str) -> None:
         self.timer, self.name, self.rf = timer, name, None
@@ -82,7 +82,8 @@ class Span:
 
             self.rf = torch.profiler.record_function(self.name)
             self.rf.__enter__()
-        if timer.cuda:
+        self.cuda = timer.cuda  # as it was when the block began (a run may turn to CUDA meanwhile)
+        if self.cuda:
             import torch
 
             self.start = torch.cuda.Event(enable_timing=True)
@@ -92,7 +93,7 @@ class Span:
 
     def __exit__(self, *exc: object) -> bool:
         timer = self.timer
-        if timer.cuda:
+        if self.cuda:
             import torch
 
             end = torch.cuda.Event(enable_timing=True)

@@ -32,11 +32,11 @@ class ShapeSamples(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor, torch.Tensor]:
         with np.load(self.files[i]) as f:
             xyz, sdf = f["xyz"], f["sdf"]
         pick = np.random.default_rng(i).choice(len(xyz), self.points, replace=False)
-        return torch.from_numpy(xyz[pick]), torch.from_numpy(sdf[pick])
+        return i, torch.from_numpy(xyz[pick]), torch.from_numpy(sdf[pick])
 
 
 def write_shapes(folder: Path, shapes: int, samples: int) -> None:
@@ -60,16 +60,21 @@ def main() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3 + 16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
     model, codes = model.to(device), nn.Embedding(args.shapes, 16).to(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_shapes(Path(tmp), args.shapes, 100_000)  # the data set on disk, before the run starts
+        train(args, ShapeSamples(Path(tmp), 2048), model, codes, device)
+
+
+def train(args: argparse.Namespace, data: ShapeSamples, model: nn.Module, codes: nn.Embedding,
+          device: torch.device) -> None:  # fmt: skip
     opt = torch.optim.Adam([*model.parameters(), *codes.parameters()], lr=1e-3)
     name = "data-cached" if args.cache else "data-per-batch"
-    with tempfile.TemporaryDirectory() as tmp, isoscope.init(name=name, config=vars(args), root=args.outputDir) as run:
-        with run.phase("load"):
-            write_shapes(Path(tmp), args.shapes, 100_000)
-            data = ShapeSamples(Path(tmp), 2048)
+    with isoscope.init(name=name, config=vars(args), root=args.outputDir) as run:
         loader = DataLoader(data, batch_size=8, shuffle=True)
         if args.cache:
             with run.phase("cache"):
-                xyz, sdf = (torch.stack(t).to(device) for t in zip(*(data[i] for i in range(len(data))), strict=True))
+                items = [data[i] for i in range(len(data))]
+                xyz, sdf = (torch.stack([item[k] for item in items]).to(device) for k in (1, 2))
         step = 0
         for _ in range(args.epochs):
             batches = iter(torch.randperm(args.shapes).split(8)) if args.cache else iter(loader)
@@ -79,10 +84,10 @@ def main() -> None:
                     if batch is None:
                         break
                     if args.cache:
-                        shape, x, y = batch.to(device), xyz[batch.to(device)], sdf[batch.to(device)]
+                        shape = batch.to(device)
+                        x, y = xyz[shape], sdf[shape]
                     else:
-                        shape = torch.arange(step * 8, step * 8 + len(batch[0])) % args.shapes
-                        shape, x, y = shape.to(device), batch[0].to(device), batch[1].to(device)
+                        shape, x, y = (t.to(device) for t in batch)
                 with run.phase("forward"):
                     code = codes(shape)[:, None].expand(-1, x.shape[1], -1)
                     loss = (model(torch.cat([x, code], -1)).squeeze(-1) - y).abs().mean()

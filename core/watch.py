@@ -1,0 +1,189 @@
+"""Timing a PyTorch script from outside: ``with Watch(run):`` patches torch so that the script's DataLoader
+iteration, top-level module calls, backward calls and optimizer steps are timed as the run's ``data``,
+``forward``, ``backward`` and ``optimizer`` phases, and its optimizer steps become the run's steps, with
+the loss each step's first backward was called on. Leaving the block takes every patch back.
+
+Phases are exclusive: a phase that starts inside another pauses it (a closure's forward and backward
+inside ``optimizer.step(closure)`` are forward and backward; the rest of the step is optimizer). Module
+calls inside a module's forward, inside a backward (recomputation) or inside a compiled region are not
+phases of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from torch.utils.data import dataloader
+
+from isoscope.core.api import Run
+from isoscope.core.timing import Span
+
+
+class Watch:
+    """See the module docstring; ``step`` counts the steps so far."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.stack: list[tuple[str, Span]] = []
+        self.in_module = self.in_backward = False
+        self.lead: Any = None  # the optimizer whose steps are the run's steps
+        self.others: set[int] = set()
+        self.step = 0
+        self.loss: Any = None  # the first backward's tensor since the last step
+        self.backward_step = False  # a backward not followed by an optimizer step (yet)
+        self.epoch_data: Any = None  # the dataset of the first DataLoader iterated: its end closes an epoch
+        self.steps_at_epoch = 0
+        self._undo: list[Any] = []
+
+    # ------------------------------------------------------------------ exclusive phases
+    def enter(self, name: str) -> None:
+        if self.stack:
+            self.stack[-1][1].__exit__()
+        span = self.run.span(name)
+        span.__enter__()
+        self.stack.append((name, span))
+
+    def leave(self) -> None:
+        _, span = self.stack.pop()
+        span.__exit__()
+        if self.stack:
+            outer = self.run.span(self.stack[-1][0])
+            outer.__enter__()
+            self.stack[-1] = (self.stack[-1][0], outer)
+
+    # ------------------------------------------------------------------ steps
+    def step_done(self) -> None:
+        self.step += 1
+        self.backward_step = False
+        loss, self.loss = self.loss, None
+        if loss is not None:
+            self.run.log(self.step, loss=loss)
+        else:
+            self.run.log(self.step)
+
+    def backward_begins(self, tensor: Any) -> None:
+        if self.lead is None and self.backward_step and not self.stack:
+            self.step_done()  # no optimizer: the previous backward was a step
+        if self.loss is None and isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
+            self.loss = tensor.detach()
+        self.in_backward = True
+        self.enter("backward")
+
+    def backward_ends(self) -> None:
+        self.in_backward = False
+        self.leave()
+        if self.lead is None and not self.stack:
+            self.backward_step = True
+
+    def optimizer_ends(self, opt: Any) -> None:
+        self.leave()
+        if self.lead is None:
+            self.lead = opt
+            self.backward_step = False
+        elif opt is not self.lead and id(opt) not in self.others:
+            self.others.add(id(opt))
+            lead, other = type(self.lead).__name__, type(opt).__name__
+            self.run.note(f"several optimizers: a step is one step of the first that stepped (a {lead}), its loss "
+                          f"the first backward after any other optimizer's step; another {other}'s steps are "
+                          "timed as optimizer too")  # fmt: skip
+        if opt is self.lead:
+            self.step_done()
+        else:
+            self.loss = None  # the lead's loss is the backward that follows
+
+    def data_ended(self, iterator: Any) -> None:
+        """A DataLoader's iteration ended: the first DataLoader's closes an epoch (if steps were taken)."""
+        if iterator._dataset is self.epoch_data and self.step > self.steps_at_epoch:
+            self.steps_at_epoch = self.step
+            self.run.epoch()
+
+    # ------------------------------------------------------------------ patches
+    def __enter__(self) -> Watch:
+        self._patch_modules()
+        self._patch_backward()
+        self._patch_data()
+        pre = register_optimizer_step_pre_hook(lambda opt, a, k: self.enter("optimizer"))
+        post = register_optimizer_step_post_hook(lambda opt, a, k: self.optimizer_ends(opt))
+        self._undo += [pre.remove, post.remove]
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        while self.stack:  # phases the script left by raising
+            self.leave()
+        return False
+
+    def _patch(self, owner: Any, name: str, new: Any) -> Any:
+        old = getattr(owner, name)
+        setattr(owner, name, new)
+        self._undo.append(lambda: setattr(owner, name, old))
+        return old
+
+    def _patch_modules(self) -> None:
+        call = torch.nn.Module.__call__
+        compiling = torch.compiler.is_compiling
+
+        def module_call(module: Any, *args: Any, **kwargs: Any) -> Any:
+            if compiling() or self.in_module or self.in_backward:
+                return call(module, *args, **kwargs)
+            self.in_module = True
+            self.enter("forward")
+            try:
+                return call(module, *args, **kwargs)
+            finally:
+                self.in_module = False
+                self.leave()
+
+        self._patch(torch.nn.Module, "__call__", module_call)
+
+    def _patch_backward(self) -> None:
+        def timed(original: Any) -> Any:
+            def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+                if self.in_backward:
+                    return original(tensors, *args, **kwargs)
+                first = tensors if isinstance(tensors, torch.Tensor) else next(iter(tensors), None)
+                self.backward_begins(first)
+                try:
+                    return original(tensors, *args, **kwargs)
+                finally:
+                    self.backward_ends()
+
+            return backward
+
+        self._patch(torch.Tensor, "backward", timed(torch.Tensor.backward))
+        self._patch(torch.autograd, "backward", timed(torch.autograd.backward))
+
+    def _patch_data(self) -> None:
+        base = dataloader._BaseDataLoaderIter
+        original = base.__next__
+
+        def next_batch(iterator: Any) -> Any:
+            if self.epoch_data is None:
+                self.epoch_data = iterator._dataset
+            self.enter("data")
+            try:
+                batch = original(iterator)
+            except StopIteration:
+                self.leave()
+                self.data_ended(iterator)
+                raise
+            except BaseException:
+                self.leave()
+                raise
+            self.leave()
+            return batch
+
+        self._patch(base, "__next__", next_batch)
+
+    # ------------------------------------------------------------------ the end
+    def finish(self, status: str, error: BaseException | None) -> None:
+        """End the run: the last step of a script without an optimizer counted, one epoch at least."""
+        if self.lead is None and self.backward_step:
+            self.step_done()
+        if self.run.epochs == 0 and self.step:
+            self.run.epoch()
+        self.run.finish(status, error)
