@@ -302,7 +302,7 @@ class PlotsPanel(QWidget):
         self.epoch_plot.setXRange(min(epochs) - 0.6, max(epochs) + 0.6, padding=0)
         rows = (len(names) + 1) // 2  # leave the top of the plot to the legend (two columns)
         self.epoch_plot.setYRange(0, float(base.max()) * (1.15 + 0.22 * rows) or 1.0, padding=0)
-        step = max(1, len(epochs) // 8)
+        step = max(1, -(-len(epochs) // 7))  # at most 7 labels: wider numbers would run together
         ticks = [(float(e), str(e)) for e in epochs[::step]]
         self.epoch_plot.getPlotItem().getAxis("bottom").setTicks([ticks])
 

@@ -56,11 +56,11 @@ class RunViewsMixin:
         self.opened_state = None if following else ENDED.get(status, "Finished" if run.summary else "Crashed")
         if status == GONE:
             self.show_message("warning", f"the run stopped unexpectedly: {writer_gone(run.path)}")
-        self._set_status(state=f"Following {run.path.name}" if following else f"Run {status}")
         if following:
             self._follower = run.follower()
             self._follow_timer.start(500)
         self._update_actions(self.client.state)
+        self._set_status(state="Following (live)" if following else f"Run {status}")
         return True
 
     def _show_settings(self, run: RunRecord) -> RunConfig | None:

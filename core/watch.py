@@ -26,7 +26,9 @@ class Watch:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.stack: list[tuple[str, Span]] = []
+        self.stack: list[Span] = []  # the phases open, innermost last
+        self.spans: dict[str, Span] = {}
+        self.timer: Any = None
         self.in_module = self.in_backward = False
         self.lead: Any = None  # the optimizer whose steps are the run's steps
         self.others: set[int] = set()
@@ -40,18 +42,17 @@ class Watch:
     # ------------------------------------------------------------------ exclusive phases
     def enter(self, name: str) -> None:
         if self.stack:
-            self.stack[-1][1].__exit__()
-        span = self.run.span(name)
+            self.stack[-1].__exit__()  # paused while the inner phase runs
+        span = self.spans.get(name)
+        if span is None or span in self.stack:  # one Span per phase, reused (a phase inside itself: a new one)
+            span = self.spans[name] = Span(self.timer, name)
         span.__enter__()
-        self.stack.append((name, span))
+        self.stack.append(span)
 
     def leave(self) -> None:
-        _, span = self.stack.pop()
-        span.__exit__()
+        self.stack.pop().__exit__()
         if self.stack:
-            outer = self.run.span(self.stack[-1][0])
-            outer.__enter__()
-            self.stack[-1] = (self.stack[-1][0], outer)
+            self.stack[-1].__enter__()  # the outer phase goes on
 
     # ------------------------------------------------------------------ steps
     def step_done(self) -> None:
@@ -101,6 +102,7 @@ class Watch:
 
     # ------------------------------------------------------------------ patches
     def __enter__(self) -> Watch:
+        self.timer = self.run.span("other").timer  # the run's timer (the run has started)
         self._patch_modules()
         self._patch_backward()
         self._patch_data()
@@ -128,7 +130,7 @@ class Watch:
         compiling = torch.compiler.is_compiling
 
         def module_call(module: Any, *args: Any, **kwargs: Any) -> Any:
-            if compiling() or self.in_module or self.in_backward:
+            if self.in_module or self.in_backward or compiling():  # cheap checks first: inner calls are many
                 return call(module, *args, **kwargs)
             self.in_module = True
             self.enter("forward")
