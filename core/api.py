@@ -151,8 +151,10 @@ class Run:
         wall = t - t_mark
         self._epoch_mark = (now, t)
         self.epochs += 1
-        self._record(ev.PhaseTimes("epoch", self.epochs, with_other(seconds, wall), wall))
-        self.epoch_tables.append({"epoch": self.epochs, "seconds": seconds, "wall_s": wall})
+        shares = with_other(seconds, wall)
+        self._record(ev.PhaseTimes("epoch", self.epochs, shares, wall))
+        entry = {"epoch": self.epochs, "seconds": {**seconds, "other": shares["other"]}, "wall_s": wall}
+        self.epoch_tables.append(entry)
         table = phase_table(self.epochs, seconds, wall)
         self.writer.log(table)
         if self.print_tables:

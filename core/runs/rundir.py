@@ -29,6 +29,8 @@ TIMINGS = "timings.json"
 LOG = "log.txt"
 HEARTBEAT = "heartbeat.json"
 HEARTBEAT_S = 5.0  # renewed at most this often, while records are written
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: files written atomically get the permissions any other file would
 
 
 def default_root() -> Path:
@@ -64,6 +66,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private
     try:
         yield Path(tmp)
         os.replace(tmp, path)
