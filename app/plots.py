@@ -87,7 +87,7 @@ class PlotsPanel(QWidget):
         grid.setSpacing(4)
         self.loss_plot = _plot("Loss", "loss (log)", "step", log_y=True)
         self.loss_plot.setLogMode(y=True)
-        self.loss_plot.addLegend(offset=(10, -10), labelTextColor="#d7dae0")
+        self.loss_legend = self.loss_plot.addLegend(offset=(10, -10), labelTextColor="#d7dae0")
         self.train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#61afef", width=2))
         self.val_curve = self.loss_plot.plot(name="validation", pen=pg.mkPen("#e5a845", width=2), symbol="o",
                                              symbolSize=6, symbolBrush="#e5a845", symbolPen=None)  # fmt: skip
@@ -246,18 +246,7 @@ class PlotsPanel(QWidget):
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
-        if "axis" in dirty:
-            self.loss_plot.setLogMode(y=self.loss_log)
-            self.loss_plot.getPlotItem().getAxis("left").setLabel("loss (log)" if self.loss_log else "loss",
-                                                                  color="#abb2bf")  # fmt: skip
-        if "train" in dirty:
-            self.train_curve.setData(
-                np.asarray(self.train[0], float),
-                np.asarray(self.train[1], float),
-                symbol="o" if len(self.train[0]) == 1 else None,
-            )  # one reading: a dot
-        if "val" in dirty:
-            self.val_curve.setData(np.asarray(self.val[0], float), np.asarray(self.val[1], float))
+        self._draw_loss(dirty)
         if "epoch" in dirty:
             self._draw_epochs()
         if "share" in dirty:
@@ -277,6 +266,26 @@ class PlotsPanel(QWidget):
             self.mem_curve.setData(t, m)
             self._set_title(self.res_plot, self.res_title)
         self.updates += 1
+
+    def _draw_loss(self, dirty: set[str]) -> None:
+        """The loss axis (log, or linear once a loss reaches 0 or below), the curves and their legend."""
+        if "axis" in dirty:
+            self.loss_plot.setLogMode(y=self.loss_log)
+            self.loss_plot.getPlotItem().getAxis("left").setLabel("loss (log)" if self.loss_log else "loss",
+                                                                  color="#abb2bf")  # fmt: skip
+        if "train" in dirty:
+            self.train_curve.setData(
+                np.asarray(self.train[0], float),
+                np.asarray(self.train[1], float),
+                symbol="o" if len(self.train[0]) == 1 else None,
+            )  # one reading: a dot
+        if "val" in dirty:
+            self.val_curve.setData(np.asarray(self.val[0], float), np.asarray(self.val[1], float))
+            listed = self.loss_legend.getLabel(self.val_curve) is not None
+            if self.val[0] and not listed:  # "validation" is in the legend only when the run has it
+                self.loss_legend.addItem(self.val_curve, "validation")
+            elif not self.val[0] and listed:
+                self.loss_legend.removeItem(self.val_curve)
 
     def _draw_epochs(self) -> None:
         """Stacked bars per phase; the bar items and the legend are rebuilt only when the phases change."""

@@ -119,3 +119,21 @@ def test_a_single_loss_reading_is_drawn(qtbot):
     panel.handle(ev.Metrics(64, 2, {"train_loss": 0.125}))
     panel.refresh()
     assert panel.train_curve.opts["symbol"] is None  # a line from two readings on
+
+
+def test_a_loss_at_or_below_zero_gets_a_linear_axis_and_validation_is_listed_only_with_readings(qtbot):
+    from isoscope.app.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.handle(ev.Metrics(1, 1, {"train_loss": 0.5}))
+    panel.refresh()
+    assert panel.loss_log and panel.loss_legend.getLabel(panel.val_curve) is None
+    panel.handle(ev.Metrics(2, 1, {"train_loss": -1.5, "val_loss": 0.25}))
+    panel.refresh()
+    assert not panel.loss_log and not panel.loss_plot.getPlotItem().ctrl.logYCheck.isChecked()
+    assert list(panel.train_curve.getData()[1]) == [0.5, -1.5]  # drawn as it is, not clamped to a floor
+    assert panel.loss_legend.getLabel(panel.val_curve) is not None
+    panel.reset()
+    panel.refresh()
+    assert panel.loss_log and panel.loss_legend.getLabel(panel.val_curve) is None
