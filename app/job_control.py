@@ -127,7 +127,7 @@ class JobControlMixin:
         if state == JobState.PAUSED:
             self.plots.pause_gap()
         self.act_stop.setEnabled(active or self.client.pid is not None)
-        self.act_profile.setEnabled(state == JobState.RUNNING or self.following)
+        self.act_profile.setEnabled(state == JobState.RUNNING or self.following_script)
         run_dir = self.client.run_dir
         self.act_continue.setEnabled(state == JobState.FINISHED and run_dir is not None and can_continue(run_dir))
         self._set_status(state=state)

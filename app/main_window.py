@@ -62,6 +62,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self._folder_run: FolderRun | None = None
         self._pending: dict[str, str] = {}  # run directory -> part, for the parts of the worker not ended
         self._follower: RunFollower | None = None
+        self._follow_job: str | None = None  # the followed run's job ("script" takes Profile requests)
         self.opened_state: str | None = None
         self._build_toolbar()
         self._build_docks()

@@ -57,7 +57,7 @@ class RunViewsMixin:
         if status == GONE:
             self.show_message("warning", f"the run stopped unexpectedly: {writer_gone(run.path)}")
         if following:
-            self._follower = run.follower()
+            self._follower, self._follow_job = run.follower(), run.config.get("job")
             self._follow_timer.start(500)
         self._update_actions(self.client.state)
         self._set_status(state="Following (live)" if following else f"Run {status}")
@@ -132,7 +132,11 @@ class RunViewsMixin:
                 ended = "Finished" if isinstance(e, ev.Finished) else "Failed"
         self.plots.refresh()
         gone = writer_gone(run_dir) if ended is None and not new else None
-        if gone and (run_dir / "summary.json").exists():  # it ended, but its last records are not there
+        if gone:  # the writer's last records may have come since this poll's read
+            for e in self._follower.poll():
+                self.handle_event(e, replay=True)
+            self.plots.refresh()
+        if gone and (run_dir / "summary.json").exists():  # it ended, but without its Finished record
             ended = ENDED.get(read_run(run_dir).status, "Finished")
         elif gone:
             self.show_message("warning", f"the run stopped unexpectedly: {gone}")
@@ -149,15 +153,24 @@ class RunViewsMixin:
         """True while a run another process writes is being followed."""
         return self._follower is not None
 
+    @property
+    def following_script(self) -> bool:
+        """True while the run followed is a script's (one that takes Profile requests)."""
+        return self._follower is not None and self._follow_job == SCRIPT_JOB
+
     def _stop_following(self) -> None:
         self._follower = None
         self._follow_timer.stop()
         self._update_actions(self.client.state)
 
     def request_profile(self) -> bool:
-        """Profile the next N steps of the followed run: a request its writer takes at its next step."""
+        """Profile the next N steps of the followed script's run: a request its writer takes at its next step."""
         if self._follower is None:
             return False
+        if not self.following_script:
+            self.show_message("warning", "Profile reaches a run being written only when a script writes it "
+                              "(isoscope.init, isoscope-run); start isoscope's own jobs in the window")  # fmt: skip
+            return True
         run_dir = self._follower.file.parent
         write_json_atomic(run_dir / PROFILE_REQUEST, {"steps": self.profile_n.value()})
         self.append_log("info", f"asked {run_dir.name} to profile its next {self.profile_n.value()} steps")

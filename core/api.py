@@ -227,7 +227,7 @@ class Run:
             return
         try:
             steps = int(read_json(request).get("steps", 20))
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, TypeError):
             steps = 20
         request.unlink(missing_ok=True)
         self._profile_left = max(1, steps) + 1  # the boundary that starts it counts too
@@ -265,10 +265,16 @@ class Run:
         "stopped" or "failed" (``error``: its exception). Later calls return the same summary."""
         if self.status is not None:
             return self.summary
-        if self._profiler is not None:
-            self._stop_profile()
-        self._report(block=True)
-        seconds = self._started().snapshot()
+        timer = self._started()
+        try:
+            if self._profiler is not None:
+                self._stop_profile()
+            self._report(block=True)
+            seconds = timer.snapshot()
+        except Exception as exc:  # noqa: BLE001 - a failed device (a sticky CUDA error): end with what was measured
+            self.writer.log(f"the last values and timings could not be read: {type(exc).__name__}: {exc}")
+            timer._pending.clear()
+            seconds = ordered(dict(timer.totals))
         wall = time.perf_counter() - self._t0
         self.status = status
         self.summary = {"status": status, "name": self.name, "job": JOB, "part": "", "steps": self.step,

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         opts = parse(argv)
-        name = run_name(opts.name or check_target(opts))
+        default = check_target(opts)  # a missing script or module is status 2, whatever the name
+        name = run_name(opts.name or default)
         if opts.window and display_problem():
             raise UsageError(f"--window: {display_problem()}")
     except UsageError as exc:

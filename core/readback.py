@@ -98,10 +98,12 @@ class Readback:
             import torch
 
             self.copies += 1
-            batch.host = torch.empty(len(gpu), dtype=torch.float32, pin_memory=True)
-            batch.host.copy_(torch.stack(gpu), non_blocking=True)
-            batch.event = torch.cuda.Event()
-            batch.event.record()
+            device = gpu[0].device
+            with torch.cuda.device(device):  # the copy and its event on the stream of the values' GPU
+                batch.host = torch.empty(len(gpu), dtype=torch.float32, pin_memory=True)
+                batch.host.copy_(torch.stack([t.to(device) for t in gpu]), non_blocking=True)
+                batch.event = torch.cuda.Event()
+                batch.event.record()
         self.flight.append(batch)
 
     def ready(self, block: bool = False) -> list[tuple[int, int, dict[str, float]]]:

@@ -103,6 +103,7 @@ class Span:
             timer.totals[self.name] += time.perf_counter() - self.t0
         if self.rf is not None:
             self.rf.__exit__(None, None, None)
+            self.rf = None  # a Span may be entered again after the profiler has stopped
         return False
 
 

@@ -5,12 +5,16 @@ the loss each step's first backward was called on. Leaving the block takes every
 
 Phases are exclusive: a phase that starts inside another pauses it (a closure's forward and backward
 inside ``optimizer.step(closure)`` are forward and backward; the rest of the step is optimizer). Module
-calls inside a module's forward, inside a backward (recomputation) or inside a compiled region are not
-phases of their own.
+calls inside a module's forward, a backward (recomputation), a batch being loaded (transforms) or a
+compiled region are not phases of their own. Only the thread that entered the watch is timed; forked
+DataLoader workers and CUDA graph capture are left alone. A backward is a step only in a script that
+builds no optimizer; with a GradScaler, the loss is the unscaled one.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import torch
@@ -30,6 +34,10 @@ class Watch:
         self.spans: dict[str, Span] = {}
         self.timer: Any = None
         self.in_module = self.in_backward = False
+        self.thread = threading.get_ident()
+        self.forked = False  # set in a forked child (a DataLoader worker): nothing is timed there
+        self.optimizers = 0  # optimizers the script has built
+        self.unscaled: tuple[Any, Any] | None = None  # (scaled, loss) from the last GradScaler.scale
         self.lead: Any = None  # the optimizer whose steps are the run's steps
         self.others: set[int] = set()
         self.step = 0
@@ -54,6 +62,12 @@ class Watch:
         if self.stack:
             self.stack[-1].__enter__()  # the outer phase goes on
 
+    def passive(self) -> bool:
+        """True where nothing is timed: another thread, a forked worker, a CUDA graph being captured."""
+        if self.forked or threading.get_ident() != self.thread:
+            return True
+        return bool(self.timer.cuda and torch.cuda.is_current_stream_capturing())
+
     # ------------------------------------------------------------------ steps
     def step_done(self) -> None:
         self.step += 1
@@ -65,8 +79,12 @@ class Watch:
             self.run.log(self.step)
 
     def backward_begins(self, tensor: Any) -> None:
-        if self.lead is None and self.backward_step and not self.stack:
+        if self.optimizers == 0 and self.backward_step and not self.stack:
             self.step_done()  # no optimizer: the previous backward was a step
+        if self.unscaled is not None:
+            if tensor is self.unscaled[0]:
+                tensor = self.unscaled[1]  # scaler.scale(loss).backward(): the loss itself
+            self.unscaled = None
         if self.loss is None and isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
             self.loss = tensor.detach()
         self.in_backward = True
@@ -75,7 +93,7 @@ class Watch:
     def backward_ends(self) -> None:
         self.in_backward = False
         self.leave()
-        if self.lead is None and not self.stack:
+        if self.optimizers == 0 and not self.stack:
             self.backward_step = True
 
     def optimizer_ends(self, opt: Any) -> None:
@@ -103,20 +121,27 @@ class Watch:
     # ------------------------------------------------------------------ patches
     def __enter__(self) -> Watch:
         self.timer = self.run.span("other").timer  # the run's timer (the run has started)
+        self.thread = threading.get_ident()
+        os.register_at_fork(after_in_child=self._forked)
         self._patch_modules()
         self._patch_backward()
         self._patch_data()
-        pre = register_optimizer_step_pre_hook(lambda opt, a, k: self.enter("optimizer"))
-        post = register_optimizer_step_post_hook(lambda opt, a, k: self.optimizer_ends(opt))
-        self._undo += [pre.remove, post.remove]
+        self._patch_optimizers()
         return self
+
+    def _forked(self) -> None:
+        self.forked = True
 
     def __exit__(self, *exc: object) -> bool:
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
-        while self.stack:  # phases the script left by raising
-            self.leave()
+        try:
+            while self.stack:  # phases the script left by raising
+                self.leave()
+        except Exception as exc:  # noqa: BLE001 - a failed device (a sticky CUDA error): the run still ends
+            self.stack.clear()
+            self.run.note(f"the phases open at the end could not be closed: {exc}")
         return False
 
     def _patch(self, owner: Any, name: str, new: Any) -> Any:
@@ -130,7 +155,7 @@ class Watch:
         compiling = torch.compiler.is_compiling
 
         def module_call(module: Any, *args: Any, **kwargs: Any) -> Any:
-            if self.in_module or self.in_backward or compiling():  # cheap checks first: inner calls are many
+            if self.in_module or self.in_backward or compiling() or self.passive():  # cheap checks first
                 return call(module, *args, **kwargs)
             self.in_module = True
             self.enter("forward")
@@ -145,7 +170,7 @@ class Watch:
     def _patch_backward(self) -> None:
         def timed(original: Any) -> Any:
             def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
-                if self.in_backward:
+                if self.in_backward or self.passive():
                     return original(tensors, *args, **kwargs)
                 first = tensors if isinstance(tensors, torch.Tensor) else next(iter(tensors), None)
                 self.backward_begins(first)
@@ -164,27 +189,61 @@ class Watch:
         original = base.__next__
 
         def next_batch(iterator: Any) -> Any:
+            if self.in_module or self.passive():
+                return original(iterator)
             if self.epoch_data is None:
                 self.epoch_data = iterator._dataset
             self.enter("data")
+            self.in_module = True  # modules called while loading (transforms) are data
             try:
                 batch = original(iterator)
             except StopIteration:
+                self.in_module = False
                 self.leave()
                 self.data_ended(iterator)
                 raise
             except BaseException:
+                self.in_module = False
                 self.leave()
                 raise
+            self.in_module = False
             self.leave()
             return batch
 
         self._patch(base, "__next__", next_batch)
 
+    def _patch_optimizers(self) -> None:
+        init = torch.optim.Optimizer.__init__
+        scale = torch.amp.GradScaler.scale
+
+        def optimizer_init(opt: Any, *args: Any, **kwargs: Any) -> None:
+            self.optimizers += 1
+            init(opt, *args, **kwargs)
+
+        def scaled(scaler: Any, outputs: Any) -> Any:
+            out = scale(scaler, outputs)
+            if isinstance(outputs, torch.Tensor) and out is not outputs:
+                self.unscaled = (out, outputs)
+            return out
+
+        self._patch(torch.optim.Optimizer, "__init__", optimizer_init)
+        self._patch(torch.amp.GradScaler, "scale", scaled)
+
+        def pre(opt: Any, args: Any, kwargs: Any) -> None:  # returns None: the step's arguments stay
+            if not self.passive():
+                self.enter("optimizer")
+
+        def post(opt: Any, args: Any, kwargs: Any) -> None:
+            if not self.passive():
+                self.optimizer_ends(opt)
+
+        hooks = [register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
+        self._undo += [hook.remove for hook in hooks]
+
     # ------------------------------------------------------------------ the end
     def finish(self, status: str, error: BaseException | None) -> None:
         """End the run: the last step of a script without an optimizer counted, one epoch at least."""
-        if self.lead is None and self.backward_step:
+        if self.optimizers == 0 and self.backward_step:
             self.step_done()
         if self.run.epochs == 0 and self.step:
             self.run.epoch()

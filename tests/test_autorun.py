@@ -38,7 +38,7 @@ def losses(run: Path) -> list[float]:
 @pytest.mark.parametrize(
     ("script", "steps", "epochs", "data"),
     [("dataloader_adam", 96, 3, True), ("manual_batches", 16, 1, False), ("lbfgs_closure", 6, 1, False),
-     ("two_optimizers", 10, 1, False), ("compiled", 16, 2, True)],
+     ("two_optimizers", 10, 1, False), ("compiled", 16, 2, True), ("accumulate_amp", 4, 1, True)],
 )  # fmt: skip
 def test_each_shape_of_script_gets_its_phases_steps_and_loss(tmp_path: Path, script: str, steps: int, epochs: int,
                                                              data: bool) -> None:  # fmt: skip
@@ -64,6 +64,8 @@ def test_each_shape_of_script_gets_its_phases_steps_and_loss(tmp_path: Path, scr
     assert len(epoch_records) == epochs
     if script == "two_optimizers":
         assert "several optimizers" in (run / "log.txt").read_text()
+    if script == "accumulate_amp":  # the loss before the GradScaler's 1024x, the first micro-batch's of a step
+        assert max(values) < 100
 
 
 def test_exit_status_passes_through(tmp_path: Path) -> None:
@@ -101,7 +103,10 @@ def test_ctrl_c_stops_the_script_and_records_the_run_as_stopped(tmp_path: Path) 
     assert summary["status"] == "stopped" and summary["steps"] >= 1 and len(losses(run)) == summary["steps"]
 
 
-@pytest.mark.parametrize("args", [["no_such_script.py"], ["-m", "no_such_module_here"], [], ["--bogus", "x.py"]])
+@pytest.mark.parametrize(
+    "args", [["no_such_script.py"], ["--name", "n", "no_such_script.py"], ["-m", "no_such_module_here"], [],
+             ["--bogus", "x.py"]],
+)  # fmt: skip
 def test_a_missing_script_or_module_is_one_line_and_status_2(tmp_path: Path, args: list[str]) -> None:
     done, out = isoscope_run(tmp_path, *args)
     assert done.returncode == 2 and done.stderr.startswith("isoscope-run: error: ")
