@@ -177,7 +177,9 @@ def open_window(run_dir: Path, root: str | None) -> Any:
 
 
 def entry() -> None:
-    sys.exit(main())
+    from isoscope.core.cli import run_command
+
+    run_command(main)
 
 
 if __name__ == "__main__":
