@@ -64,8 +64,11 @@ class ImagesPanel(QWidget):
 
     def _fit(self) -> None:
         if self._pixmap is not None:
-            self.view.setPixmap(self._pixmap.scaled(self.view.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))  # fmt: skip
+            size = self.view.size()
+            # an image enlarged more than twice keeps its pixels sharp
+            big = size.width() > 2 * self._pixmap.width() and size.height() > 2 * self._pixmap.height()
+            mode = Qt.TransformationMode.FastTransformation if big else Qt.TransformationMode.SmoothTransformation
+            self.view.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode))
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)

@@ -39,6 +39,8 @@ class RunViewsMixin:
         self._stop_following()
         self.clear_banner()
         self._reset_views(run.part)
+        status = run.status
+        self.append_log("info", f"opened run {run.path} ({status})")  # before what its records say
         meshes = [e for e in run.events if isinstance(e, ev.Artifact) and e.kind == "mesh"]
         final = [e for e in meshes if Path(e.path).name == "mesh.ply"]  # the mesh the run's summary describes
         meshes = final or meshes
@@ -46,8 +48,6 @@ class RunViewsMixin:
             if not (isinstance(e, ev.Artifact) and e.kind == "mesh" and e is not meshes[-1]):
                 self.handle_event(e, replay=True)
         self.plots.refresh()
-        status = run.status
-        self.append_log("info", f"opened run {run.path} ({status})")
         if run.part and Path(run.part).is_file():
             self.inspector_dock.inspector.set_part(run.part, str(run.path))
         cfg = self._show_settings(run)
