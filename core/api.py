@@ -124,6 +124,8 @@ class Run:
             device = f"cuda:{torch.cuda.current_device()}"
             self.sampler.use_device(device)
             self.writer.log(f"the script uses {device}: its phases are timed with CUDA events from here on")
+            label = f"{device} ({torch.cuda.get_device_name(torch.cuda.current_device())})"
+            self._record(ev.Started(str(self.path), self.name, label, JOB, self.config_doc))  # the device it uses
 
     def phase(self, name: str) -> Phase:
         """``with run.phase(name):`` times the block as phase ``name``; inside another phase, ``outer.name``."""

@@ -120,7 +120,7 @@ def read_run(path: str | os.PathLike) -> RunRecord:
     if not (path / CONFIG).exists():
         raise FileNotFoundError(f"{path} is not an isoscope run directory (no {CONFIG})")
     config = read_json(path / CONFIG)
-    summary = read_json(path / SUMMARY) if (path / SUMMARY).exists() else {}  # first: events then hold its end
+    summary = read_json(path / SUMMARY) if (path / SUMMARY).exists() else {}  # before the events: none is missed
     follower = RunFollower(path)
     evs = follower.poll()
     timings = read_json(path / TIMINGS) if (path / TIMINGS).exists() else {}
