@@ -181,7 +181,7 @@ def kick_off(window: object, args: argparse.Namespace, end: Callable[[int, str |
 
     print(f"window shown in {time.perf_counter() - T0:.2f} s", flush=True)
     opened = not args.part or window.open_path(args.part)  # type: ignore[attr-defined]
-    ended = getattr(window, "opened_state", None)
+    ended = window.opened_state  # type: ignore[attr-defined]
     if opened and args.part and not args.start and ended is not None and not window.following:  # type: ignore[attr-defined]
         QTimer.singleShot(800, lambda: finish(window, args, ended, end))  # a past run: nothing more comes
         return

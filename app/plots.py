@@ -211,14 +211,9 @@ class PlotsPanel(QWidget):
         """Compare another run: its train and validation loss as dashed curves, its phase share as bars
         beside the shown run's (the whole run's share, from its total or its epochs)."""
         colour = OVERLAY_COLOURS[len(self.overlay_shares) % len(OVERLAY_COLOURS)]
-        seconds: dict[str, float] = {}
         totals = [e for e in events if isinstance(e, ev.PhaseTimes) and e.scope == "total"]
-        for e in totals[-1:] or [e for e in events if isinstance(e, ev.PhaseTimes) and e.scope == "epoch"]:
-            for k, v in e.seconds.items():
-                seconds[k] = seconds.get(k, 0.0) + float(v or 0.0)
-        whole = sum(seconds.values())
-        share = {k: 100.0 * v / whole for k, v in seconds.items() if v > 0} if whole > 0 else {}
-        self.overlay_shares.append((label, colour, share))
+        records = totals[-1:] or [e for e in events if isinstance(e, ev.PhaseTimes) and e.scope == "epoch"]
+        self.overlay_shares.append((label, colour, percent([e.seconds for e in records])))
         self._dirty.add("share")
         train = [(e.step, e.values["train_loss"]) for e in events
                  if isinstance(e, ev.Metrics) and e.values.get("train_loss") is not None]  # fmt: skip
@@ -318,16 +313,8 @@ class PlotsPanel(QWidget):
     def share_data(self) -> tuple[str, dict[str, float]]:
         """(scope, {phase: percent}) as drawn: the whole run once it ended, else the rolling window."""
         if self.total:
-            scope, seconds = "run", self.total
-        else:
-            scope, seconds = "live", {}
-            for rec in self.live:
-                for k, v in rec.items():
-                    seconds[k] = seconds.get(k, 0.0) + v
-        total = sum(seconds.values())
-        if total <= 0:
-            return scope, {}
-        return scope, {k: 100.0 * seconds[k] / total for k in ordered(seconds) if seconds[k] > 0}
+            return "run", percent([self.total])
+        return "live", percent(self.live)
 
     def _draw_share(self) -> None:
         """One bar per phase with its percentage, and beside it one per compared run (in that run's colour);
@@ -376,6 +363,16 @@ class PlotsPanel(QWidget):
         if self._titles.get(id(plot)) != title:
             self._titles[id(plot)] = title
             plot.setTitle(title, color="#d7dae0", size="10pt")
+
+
+def percent(records: Any) -> dict[str, float]:
+    """Each phase's share in percent of the seconds of all ``records`` ({phase: seconds} each), in order."""
+    seconds: dict[str, float] = {}
+    for rec in records:
+        for k, v in rec.items():
+            seconds[k] = seconds.get(k, 0.0) + float(v or 0.0)
+    total = sum(seconds.values())
+    return {k: 100.0 * seconds[k] / total for k in ordered(seconds) if seconds[k] > 0} if total > 0 else {}
 
 
 def compact(n: float) -> str:

@@ -15,7 +15,7 @@ from isoscope.core.api import PROFILE_REQUEST
 from isoscope.core.config import ConfigError, RunConfig, continuing, from_dict
 from isoscope.core.runs.folder import is_folder_run, read_folder_run
 from isoscope.core.runs.follow import GONE, RunFollower, RunRecord, read_run, still_written, writer_gone
-from isoscope.core.runs.rundir import write_json_atomic
+from isoscope.core.runs.rundir import read_json, write_json_atomic
 
 ENDED = {"done": "Finished", "stopped": "Finished", "no_surface": "Finished", "failed": "Failed", GONE: "Crashed"}
 
@@ -26,10 +26,15 @@ class RunViewsMixin:
     _follower: RunFollower | None
     opened_state: str | None  # how the run opened last ended ("Finished", "Failed", "Crashed"); None: going on
 
-    def open_run(self, path: str | Path) -> bool:
-        """Show a past (or running) run's curves, timings and mesh, replayed through the live handlers."""
+    def _job_running(self) -> bool:
+        """True (and says so) while a job runs: no other run can be opened meanwhile."""
         if self.client.is_active():
             self.show_message("warning", "a job is running: stop it before opening another run")
+        return self.client.is_active()
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a past (or running) run's curves, timings and mesh, replayed through the live handlers."""
+        if self._job_running():
             return False
         try:
             run = read_run(path)
@@ -124,29 +129,25 @@ class RunViewsMixin:
         """Take what the followed run's writer has added; notice its end, or that its writer is gone."""
         if self._follower is None:
             return
-        run_dir, ended = self._follower.file.parent, None
+        run_dir = self._follower.file.parent
         new = self._follower.poll()
+        gone = None if new else writer_gone(run_dir)
+        if gone:
+            new = self._follower.poll()  # the writer's last records may have come since the read above
         for e in new:
             self.handle_event(e, replay=True)
-            if isinstance(e, (ev.Finished, ev.Failed)):
-                ended = "Finished" if isinstance(e, ev.Finished) else "Failed"
         self.plots.refresh()
-        gone = writer_gone(run_dir) if ended is None and not new else None
-        if gone:  # the writer's last records may have come since this poll's read
-            for e in self._follower.poll():
-                self.handle_event(e, replay=True)
-            self.plots.refresh()
-        if gone and (run_dir / "summary.json").exists():  # it ended, but without its Finished record
-            ended = ENDED.get(read_run(run_dir).status, "Finished")
-        elif gone:
+        last = next((e for e in reversed(new) if isinstance(e, (ev.Finished, ev.Failed))), None)
+        if last is None and not gone:
+            return
+        status = ended_status(run_dir, last)
+        if status == GONE:
             self.show_message("warning", f"the run stopped unexpectedly: {gone}")
-            ended = "Crashed"
-        if ended is not None:
-            self._stop_following()
-            self.opened_state = ended
-            self._set_status(state=f"Run {read_run(run_dir).status}")
-            self.runs.refresh()
-            self.job_done.emit(ended)
+        self._stop_following()
+        self.opened_state = ENDED.get(status, "Finished")
+        self._set_status(state=f"Run {status}")
+        self.runs.refresh()
+        self.job_done.emit(self.opened_state)
 
     @property
     def following(self) -> bool:
@@ -199,8 +200,7 @@ class RunViewsMixin:
 
     def open_folder_run(self, root: str | Path) -> bool:
         """A past folder run: its parts fill the Dataset tab (opening a row shows that part's run)."""
-        if self.client.is_active():
-            self.show_message("warning", "a job is running: stop it before opening another run")
+        if self._job_running():
             return False
         try:
             parts = read_folder_run(root)
@@ -215,6 +215,14 @@ class RunViewsMixin:
         self.append_log("info", f"opened folder run {root}: {len(parts)} parts")
         self.opened_state = "Finished"
         return True
+
+
+def ended_status(run_dir: Path, last: Any) -> str:
+    """How a followed run ended: its last record's status, else its summary's, else its writer is gone."""
+    if last is not None:
+        return last.status if isinstance(last, ev.Finished) else "failed"
+    summary = run_dir / "summary.json"
+    return str(read_json(summary).get("status", "unknown")) if summary.exists() else GONE
 
 
 def why_no_answer(run: RunRecord) -> str | None:

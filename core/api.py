@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -32,7 +33,7 @@ from typing import Any
 from isoscope.core import events as ev
 from isoscope.core.failure import described
 from isoscope.core.profiling import profiler_quiet, write_profile
-from isoscope.core.readback import Readback, clean, write_image, write_ply, write_points
+from isoscope.core.readback import Readback, write_image, write_ply, write_points
 from isoscope.core.resources import ResourceSampler
 from isoscope.core.runs.rundir import (
     CONFIG,
@@ -42,6 +43,7 @@ from isoscope.core.runs.rundir import (
     default_root,
     new_run_dir,
     read_json,
+    safe_name,
     write_json_atomic,
 )
 from isoscope.core.timing import PhaseTimer, Span, ordered, phase_table, top_level, with_other
@@ -88,8 +90,9 @@ class Run:
         _OPEN.append(self)
 
     # ------------------------------------------------------------------ timing
-    def _started(self) -> PhaseTimer:
-        """The timer, made (and Started written) on first use: by then the script has chosen its device."""
+    def started(self) -> PhaseTimer:
+        """The run's timer, made (and Started written) on first use: by then the script has chosen its device.
+        Timing from outside (:mod:`isoscope.core.watch`) opens top-level spans on it."""
         if self.timer is not None:
             if self.status is not None:
                 raise RuntimeError(
@@ -98,44 +101,40 @@ class Run:
             return self.timer
         device = self._device
         if device == "auto":
-            torch = sys.modules.get("torch")
-            cuda = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
-            device = f"cuda:{torch.cuda.current_device()}" if cuda else "cpu"  # type: ignore[union-attr]
+            device = cuda_in_use() or "cpu"
         elif device == "cuda":
             import torch
 
             device = f"cuda:{torch.cuda.current_device()}"
         self.timer = PhaseTimer(device)
-        label = device
-        if self.timer.cuda:
-            import torch
-
-            label = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-        self.sampler.use_device(device)
-        self._record(ev.Started(str(self.path), self.name, label, JOB, self.config_doc))
+        self._announce(device)
         return self.timer
 
     def _turn_to_cuda(self, timer: PhaseTimer) -> None:
         """``device="auto"``: a script that starts using CUDA after its first phase is timed with CUDA
         events from this reporting point on."""
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        device = cuda_in_use()
+        if device is not None:
             timer.cuda = True
-            device = f"cuda:{torch.cuda.current_device()}"
-            self.sampler.use_device(device)
             self.writer.log(f"the script uses {device}: its phases are timed with CUDA events from here on")
-            label = f"{device} ({torch.cuda.get_device_name(torch.cuda.current_device())})"
-            self._record(ev.Started(str(self.path), self.name, label, JOB, self.config_doc))  # the device it uses
+            self._announce(device)
+
+    def _announce(self, device: str) -> None:
+        """The device the run is timed on: in a Started record (the window's status bar) and for resources."""
+        label = device
+        if device.startswith("cuda"):
+            import torch
+
+            from isoscope.core.job import device_label
+
+            label = device_label(torch.device(device))
+        self.sampler.use_device(device)
+        self._record(ev.Started(str(self.path), self.name, label, JOB, self.config_doc))
 
     def phase(self, name: str) -> Phase:
         """``with run.phase(name):`` times the block as phase ``name``; inside another phase, ``outer.name``."""
-        timer = self._started()
+        timer = self.started()
         return Phase(self._stack, timer.phase(f"{self._stack[-1]}.{name}" if self._stack else name))
-
-    def span(self, name: str) -> Span:
-        """A block timed as the top-level phase ``name`` (``with run.span(name):``), whatever is open: for
-        timing a script from outside (:mod:`isoscope.core.watch`)."""
-        return self._started().phase(name)
 
     def note(self, text: str) -> None:
         """A line for the run's log."""
@@ -144,7 +143,7 @@ class Run:
     def epoch(self) -> dict[str, float]:
         """Close an epoch: its phase times (and ``other``) are recorded and, by default, printed as the
         "EPOCH N TIMING BREAKDOWN" table. Returns the epoch's seconds per phase."""
-        timer = self._started()
+        timer = self.started()
         self._report(block=True)
         now = timer.snapshot()
         t = time.perf_counter()
@@ -168,7 +167,7 @@ class Run:
         """Record values at ``step`` (floats or tensors; a tensor is read back at a later reporting point).
         ``loss`` is drawn as the training loss, ``val_loss`` as the validation loss. Each call is a step
         boundary (for Profile)."""
-        self._started()
+        self.started()
         values = {k: v for k, v in (("train_loss", loss), ("val_loss", val_loss)) if v is not None}
         values.update(scalars)
         if values:
@@ -181,7 +180,7 @@ class Run:
 
     def _report(self, block: bool) -> None:
         """A reporting point: values, live phase share, throughput, resources, a Profile request."""
-        timer = self._started()
+        timer = self.started()
         if self._device == "auto" and not timer.cuda:
             self._turn_to_cuda(timer)
         self._report_t = t = time.perf_counter()
@@ -196,30 +195,29 @@ class Run:
             rate = (self.logged - done) / (t - t_mark)
             self._record(ev.Progress(self.step, 0, self.epochs + 1, 0, rate, float("nan"), "train"))
             self._rate_mark = (self.logged, t)
-        if self.sampler.due():
-            sample = self.sampler.sample()
-            if sample is not None:
-                self._record(sample)
+        sample = self.sampler.sample()
+        if sample is not None:
+            self._record(sample)
         self._take_profile_request()
 
     # ------------------------------------------------------------------ artifacts
     def mesh(self, name: str, vertices: Any, faces: Any) -> Path:
         """A triangle mesh (arrays or tensors), written atomically and shown in the window's viewport."""
-        return self._artifact("mesh", Path("meshes") / f"{safe(name)}.ply", write_ply, vertices, faces)
+        return self._artifact("mesh", "meshes", name, ".ply", write_ply, vertices, faces)
 
     def points(self, name: str, xyz: Any, values: Any) -> Path:
         """Points coloured by a value each (signed distance, error), shown in the viewport."""
-        return self._artifact("points", Path("points") / f"{safe(name)}.npz", write_points, xyz, values)
+        return self._artifact("points", "points", name, ".npz", write_points, xyz, values)
 
     def image(self, name: str, array: Any) -> Path:
         """An image (HxW, HxWx3/4 or CxHxW; floats in 0-1 or bytes), shown in the window's Images tab."""
-        return self._artifact("image", Path("images") / f"{safe(name)}.png", write_image, array)
+        return self._artifact("image", "images", name, ".png", write_image, array)
 
-    def _artifact(self, kind: str, rel: Path, write: Any, *data: Any) -> Path:
-        self._started()
-        path = self.path / rel
+    def _artifact(self, kind: str, folder: str, name: str, suffix: str, write: Any, *data: Any) -> Path:
+        self.started()
+        path = self.path / folder / f"{safe_name(name, 80) or 'artifact'}{suffix}"
         write(path, *data)
-        self._record(ev.Artifact(kind, str(path), {"name": rel.stem, "step": self.step}))
+        self._record(ev.Artifact(kind, str(path), {"name": path.stem, "step": self.step}))
         return path
 
     # ------------------------------------------------------------------ profile
@@ -248,13 +246,13 @@ class Run:
             self._profiler = torch.profiler.profile(activities=acts, record_shapes=True)
             with profiler_quiet(self.writer.log):
                 self._profiler.__enter__()
-            self._started().profiling = True
+            self.started().profiling = True
         elif self._profile_left == 0:
             self._stop_profile()
 
     def _stop_profile(self) -> None:
         prof, self._profiler, self._profile_left = self._profiler, None, 0
-        timer = self._started()
+        timer = self.started()
         timer.profiling = False
         with profiler_quiet(self.writer.log):
             prof.__exit__(None, None, None)
@@ -267,7 +265,7 @@ class Run:
         "stopped" or "failed" (``error``: its exception). Later calls return the same summary."""
         if self.status is not None:
             return self.summary
-        timer = self._started()
+        timer = self.started()
         try:
             if self._profiler is not None:
                 self._stop_profile()
@@ -329,31 +327,23 @@ class Phase:
         return False
 
 
+def cuda_in_use() -> str | None:
+    """The current CUDA device ("cuda:N") once the script has used CUDA, else None (never imports torch)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return f"cuda:{torch.cuda.current_device()}"
+    return None
+
+
 def plain(config: Any) -> Any:
-    """A config (dict, dataclass, argparse Namespace, None) as JSON-ready data."""
+    """A config (dict, dataclass, argparse Namespace, None) as JSON data; what JSON cannot hold as text."""
     if config is None:
         return {}
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    if hasattr(config, "__dict__") and not isinstance(config, dict):
+        config = dataclasses.asdict(config)
+    elif hasattr(config, "__dict__") and not isinstance(config, dict):
         config = vars(config)
-    if isinstance(config, dict):
-        return {str(k): plain(v) if isinstance(v, dict) else jsonable(v) for k, v in config.items()}
-    return jsonable(config)
-
-
-def jsonable(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, int, str)):
-        return v
-    if isinstance(v, float):
-        return clean(v)
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    return str(v)
-
-
-def safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "artifact"
+    return json.loads(json.dumps(config, default=str))  # NaN stays a float: the writer stores it as null
 
 
 def _excepthook(kind: type, exc: BaseException, tb: Any) -> None:

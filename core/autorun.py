@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         with watch:
             execute(opts)
     except SystemExit as exc:
-        code, status, error = exit_code(exc), "done", None
+        code = exit_code(exc)
         if code != EXIT_OK:
             status, error = "failed", exc
     except KeyboardInterrupt:

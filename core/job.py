@@ -89,7 +89,7 @@ class Reporter:
             return
         if isinstance(event, ev.Started):
             self.sampler.use_device(event.device)
-        elif isinstance(event, ev.Progress) and self.sampler.due():
+        elif isinstance(event, ev.Progress):
             sample = self.sampler.sample()
             if sample is not None:
                 self.emit(sample)

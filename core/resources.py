@@ -61,12 +61,13 @@ class ResourceSampler:
             except Exception:  # noqa: BLE001 - no such device for NVML
                 self._handle = None
 
-    def due(self) -> bool:
-        return time.monotonic() - self._last >= PERIOD_S
-
     def sample(self) -> ev.Resources | None:
-        """One reading (None when the process cannot be read)."""
-        self._last = now = time.monotonic()
+        """A reading when a period has passed since the last, else None (also when the process cannot be
+        read)."""
+        now = time.monotonic()
+        if now - self._last < PERIOD_S:
+            return None
+        self._last = now
         try:
             values: dict[str, float] = {
                 "cpu_percent": self._proc.cpu_percent(None), "cpus": float(self._cpus),

@@ -120,7 +120,7 @@ class Watch:
 
     # ------------------------------------------------------------------ patches
     def __enter__(self) -> Watch:
-        self.timer = self.run.span("other").timer  # the run's timer (the run has started)
+        self.timer = self.run.started()
         self.thread = threading.get_ident()
         os.register_at_fork(after_in_child=self._forked)
         self._patch_modules()
@@ -195,20 +195,17 @@ class Watch:
                 self.epoch_data = iterator._dataset
             self.enter("data")
             self.in_module = True  # modules called while loading (transforms) are data
+            ended = False
             try:
-                batch = original(iterator)
+                return original(iterator)
             except StopIteration:
+                ended = True
+                raise
+            finally:
                 self.in_module = False
                 self.leave()
-                self.data_ended(iterator)
-                raise
-            except BaseException:
-                self.in_module = False
-                self.leave()
-                raise
-            self.in_module = False
-            self.leave()
-            return batch
+                if ended:
+                    self.data_ended(iterator)
 
         self._patch(base, "__next__", next_batch)
 

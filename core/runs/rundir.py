@@ -43,11 +43,16 @@ def default_root() -> Path:
     return Path(user_data_dir("isoscope", appauthor=False)) / "runs"
 
 
+def safe_name(text: str, limit: int = 60) -> str:
+    """``text`` as a file name: letters, digits, ``_.-``; runs of anything else become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:limit]
+
+
 def new_run_dir(root: str | os.PathLike, part: str, job: str = "sdf") -> Path:
     """Create a fresh, uniquely named run directory under ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(part).stem)[:60] or "part"
+    stem = safe_name(Path(part).stem) or "part"
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{job}"
     for i in range(1000):
         path = root / (base if i == 0 else f"{base}-{i}")
