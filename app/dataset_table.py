@@ -2,7 +2,8 @@
 
 Rows come from a run's summary (the Finished event live, or summary.json / batch_summary.json of a
 past run): part, status, Chamfer-L1 (% of the diagonal), IoU, surface error (mean |SDF| on held-out
-surface points, original units), time and the mesh-health flags. Rows that failed or whose Chamfer is
+surface points, original units), time, the mesh-health flags and, on a Ray cluster, the node (its ID's first
+eight characters; the tooltip has the host and whole ID). Rows that failed or whose Chamfer is
 far above the others (median + 3 MAD, and at least 1% of the diagonal) are highlighted. A double click
 emits ``open_requested(part, run_dir)``. Adding a row is a constant-time model append, so a folder of
 hundreds of parts keeps the window responsive.
@@ -18,7 +19,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
-COLUMNS = ("part", "status", "Chamfer % diag", "IoU", "surface error", "time s", "health")
+COLUMNS = ("part", "status", "Chamfer % diag", "IoU", "surface error", "time s", "health", "node")
 OUTLIER_BG = "#5c1f24"
 OUTLIER_TIP = "outlier: failed, no surface, or Chamfer far above the others"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -40,6 +41,7 @@ def row_values(summary: dict[str, Any]) -> dict[str, Any]:
         "surface error": surf,
         "time s": summary.get("wall_s"),
         "health": flags,
+        "node": str(summary.get("node_id") or "")[:8],  # the Ray node that fitted it (a folder run on a cluster)
     }
 
 
@@ -92,6 +94,8 @@ class DatasetTable(QWidget):
             item = QStandardItem(text)
             item.setData(v if v is not None else (float("inf") if col != "part" else ""), SORT_ROLE)
             item.setData((part_path, str(run_dir)), PATH_ROLE)
+            if col == "node" and v:
+                item.setToolTip(f"host {summary.get('host', '?')}, Ray node {summary.get('node_id')}")
             items.append(item)
         existing = next((i for i, r in enumerate(self.rows) if run_dir and r["run_dir"] == str(run_dir)), None)
         record = {**values, "part_path": part_path, "run_dir": str(run_dir)}
@@ -128,7 +132,8 @@ class DatasetTable(QWidget):
                 item = self.model.item(i, col)
                 if item is not None:
                     item.setBackground(brush)
-                    item.setToolTip(OUTLIER_TIP if i in flagged else "")
+                    if COLUMNS[col] != "node":  # the node's tooltip names its host
+                        item.setToolTip(OUTLIER_TIP if i in flagged else "")
 
     def _caption(self) -> None:
         n = len(self.rows)

@@ -144,6 +144,14 @@ class JobClient(QObject):
         self._spawn(worker_process, args, [Path(d) for d in run_dirs])
         self._set_state(JobState.STARTING)
 
+    def start_cluster(self, folder: Path, root: Path, cfg: RunConfig, address: str) -> None:
+        """Spawn a worker that runs a folder run's groups on the Ray cluster at ``address``; parts end as
+        PartResult events, the batch with Finished."""
+        from isoscope.core.worker import cluster_process  # torch-free at import time
+
+        self._spawn(cluster_process, (str(folder), str(root), to_dict(cfg), address), [Path(root)])
+        self._set_state(JobState.STARTING)
+
     def _spawn(self, target: Any, args: tuple, run_dirs: list[Path]) -> None:
         """A fresh worker process running ``target(*args, cmd_q, evt_q)``; the previous one is retired."""
         self._retire_current()

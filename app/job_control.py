@@ -53,10 +53,15 @@ class JobControlMixin:
             self.show_message("error", f"cannot create a run directory under {self.runs_root}: {exc}")
             return False
         self._folder_run = FolderRun(folder, root, cfg.job, cfg.train.batch_parts) if root is not None else None
-        self._groups = self._folder_run.groups() if self._folder_run else [list(self.setup.parts)]
+        self._cluster = self.setup.cluster_address() if self._folder_run else ""
+        if self._cluster:  # one worker drives every group on the cluster
+            self._groups = [list(self._folder_run.parts)]
+        else:
+            self._groups = self._folder_run.groups() if self._folder_run else [list(self.setup.parts)]
         if self._folder_run:
             self.inspector_dock.dataset.clear()
-            self.append_log("info", f"folder run of {len(self._folder_run.parts)} parts into {root}")
+            where = f" on the Ray cluster at {self._cluster}" if self._cluster else ""
+            self.append_log("info", f"folder run of {len(self._folder_run.parts)} parts into {root}{where}")
         self.settings.set_last_preset(self.setup.preset_box.currentText())
         self.settings.set_last_device(cfg.device)
         self.setup.set_recent(self.settings.add_recent(self.setup.part_edit.text()))
@@ -67,6 +72,8 @@ class JobControlMixin:
         if not self._groups or self.closed:
             return False
         group = self._groups.pop(0)
+        if self._cluster:
+            return self._start_on_cluster()
         try:
             if self._folder_run is not None:
                 run_dirs = [self._folder_run.run_dir(p) for p in group]
@@ -83,6 +90,17 @@ class JobControlMixin:
         self.append_log("info", f"starting {names} with preset {self._cfg.preset} on {self._cfg.device}")
         self._pending = dict(zip(map(str, run_dirs), map(str, group), strict=True))
         self.client.start(group, self._cfg, run_dirs)
+        self.pacer.job_device(self._cfg.device)
+        return True
+
+    def _start_on_cluster(self) -> bool:
+        run = self._folder_run
+        self._stop_following()
+        self.clear_banner()
+        self.no_answer = "a folder run on a cluster answers no requests"
+        self._reset_views(None)
+        self._pending = {}
+        self.client.start_cluster(run.folder, run.root, self._cfg, self._cluster)
         self.pacer.job_device(self._cfg.device)
         return True
 

@@ -61,6 +61,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self._groups: list[list[Path]] = []  # the parts still to fit, a worker's worth each
         self._folder_run: FolderRun | None = None
         self._pending: dict[str, str] = {}  # run directory -> part, for the parts of the worker not ended
+        self._cluster = ""  # the Ray cluster's address while a folder run goes there
         self._follower: RunFollower | None = None
         self._follow_job: str | None = None  # the followed run's job ("script" takes Profile requests)
         self.opened_state: str | None = None
@@ -237,6 +238,8 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         elif isinstance(e, ev.Metrics) and replay:  # a live run's Progress says it (with the totals)
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
         elif isinstance(e, ev.Started):
+            if self._cluster and not replay and e.part != self.current_part:  # the cluster run follows another group
+                self._reset_views(e.part)
             self._set_status(device=e.device)
         elif isinstance(e, ev.Artifact):
             self._on_artifact(e)

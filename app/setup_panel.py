@@ -82,6 +82,12 @@ class SetupPanel(QWidget):
         self.device_box.setToolTip("Where the worker trains (GPUs found with nvidia-ml-py or nvidia-smi)")
         form.addRow("Preset", self.preset_box)
         form.addRow("Device", self.device_box)
+        self.cluster_edit = QLineEdit()
+        self.cluster_edit.setPlaceholderText("this machine")
+        self.cluster_edit.setToolTip("A folder run's groups can run on a Ray cluster: its head's HOST:PORT, or "
+                                     "auto for the one started here (ray start --head). Empty: this machine.")
+        self.cluster_edit.setEnabled(False)
+        form.addRow("Run on", self.cluster_edit)
         layout.addLayout(form)
         self.editor = ConfigEditor()
         layout.addWidget(self.editor, 1)
@@ -106,6 +112,7 @@ class SetupPanel(QWidget):
             self.message.emit("error", f"cannot use this part: {exc}")
             return False
         self.parts, self.folder = [path], None
+        self.cluster_edit.setEnabled(False)
         self.part_edit.setText(str(path))
         lo, hi = part.bbox
         size = " x ".join(f"{h - lo_:.3g}" for lo_, h in zip(lo, hi, strict=True))
@@ -132,6 +139,7 @@ class SetupPanel(QWidget):
             self.message.emit("error", f"{folder}: no usable STL parts in this folder")
             return False
         self.parts, self.folder = parts, folder
+        self.cluster_edit.setEnabled(True)
         self.part_edit.setText(str(folder))
         names = [p.relative_to(folder).as_posix() for p in parts[:6]]
         self.part_info.setText(
@@ -171,6 +179,10 @@ class SetupPanel(QWidget):
             return False
         self.device_box.setCurrentIndex(i)
         return True
+
+    def cluster_address(self) -> str:
+        """The Ray cluster a folder run goes to ("" for this machine)."""
+        return self.cluster_edit.text().strip() if self.folder is not None else ""
 
     def device(self) -> Device:
         return self.devices[max(0, self.device_box.currentIndex())]

@@ -42,6 +42,19 @@ def build_parser(prog: str = "isoscope-train") -> argparse.ArgumentParser:
     p.add_argument("--outputDir", "--output-dir", dest="output_dir", default=None,
                    help="where runs are written (default: the user's data directory)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch tables")
+    p.add_argument("--skip-done", action="store_true", help="a folder run into an earlier folder run's "
+                   "--outputDir: fit only the parts without a finished run there")  # fmt: skip
+    ray = p.add_argument_group("Ray cluster (folder runs; pip install isoscope[ray])")
+    ray.add_argument("--ray", metavar="ADDRESS", help="fit the folder's groups as tasks on the Ray cluster at "
+                     "HOST:PORT (auto: the one started on this machine)")  # fmt: skip
+    ray.add_argument("--ray-gpus", type=float, default=None, metavar="N",
+                     help="GPUs per group (0.5: two groups share a GPU) [1 on a cluster with GPUs]")  # fmt: skip
+    ray.add_argument("--ray-cpus", type=float, default=None, metavar="N",
+                     help="CPUs per group on a CPU-only cluster [a local run's threads, at most a node's]")
+    ray.add_argument("--ray-retries", type=int, default=1, metavar="N",
+                     help="times a group whose worker died is submitted again [1]")  # fmt: skip
+    ray.add_argument("--ray-shared-root", action="store_true", help="the output folder is on a file system "
+                     "every node shares: workers read the parts and write their runs in place")  # fmt: skip
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_config_arguments(p)
     return p
@@ -152,7 +165,9 @@ def train_main(argv: list[str] | None = None) -> int:
         except JobError as exc:
             raise UsageError(str(exc)) from None
         if path.is_dir():
-            return run_folder(path, cfg, output, args.quiet)
+            return run_folder(path, cfg, output, args.quiet, ray_options(args), args.skip_done)
+        if args.ray or args.skip_done:
+            raise UsageError(f"--{'ray' if args.ray else 'skip-done'} is for a folder of parts; {path} is a file")
         from isoscope.core.mesh.part import load_part
 
         part = load_part(path)
@@ -169,25 +184,81 @@ def train_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool) -> int:
-    """The folder run (:class:`isoscope.core.runs.folder.FolderRun`) with its groups fitted in this process."""
-    from isoscope.core.runs.folder import FolderRun
+def ray_options(args: argparse.Namespace) -> Any:
+    """The --ray flags as :class:`isoscope.core.runs.cluster.RayOptions`, or None for a local run."""
+    if not args.ray:
+        return None
+    import importlib.util
 
-    root = choose_run_dir(output, folder, "batch")
-    run = FolderRun(folder, root, cfg.job, cfg.train.batch_parts)
-    if not run.parts:
+    from isoscope.core.runs.cluster import RayOptions
+
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError("--ray needs Ray on this machine: pip install 'isoscope[ray]'")
+    if args.ray_retries < 0 or (args.ray_cpus or 1) <= 0 or (args.ray_gpus or 0) < 0:
+        raise UsageError("--ray-retries must be 0 or more, --ray-cpus more than 0, --ray-gpus 0 or more")
+    return RayOptions(args.ray, args.ray_gpus, args.ray_cpus, args.ray_retries, args.ray_shared_root)
+
+
+def folder_root(output: Path | None, folder: Path, skip_done: bool) -> Path:
+    """Where a folder run goes: with --skip-done the earlier folder run at --outputDir, else a fresh folder."""
+    from isoscope.core.runs.folder import is_folder_run
+
+    if skip_done and (output is None or not is_folder_run(output)):
+        raise UsageError("--skip-done: point --outputDir at an earlier folder run (it holds batch_summary.json)")
+    return output if skip_done and output is not None else choose_run_dir(output, folder, "batch")
+
+
+def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool, ray: Any = None,
+               skip_done: bool = False) -> int:  # fmt: skip
+    """The folder run (:class:`isoscope.core.runs.folder.FolderRun`) with its groups fitted in this process, or
+    on a Ray cluster (``ray``: RayOptions). Ctrl-C ends it with the summary of the parts that finished."""
+    from isoscope.core.runs.folder import FolderRun, find_parts
+
+    if not find_parts(folder):
         raise UsageError(f"{folder}: the folder holds no .stl files")
-    done = 0
-    for group in run.groups():
-        names = ", ".join(run.name(p) for p in group)
-        print(f"[{done + 1}-{done + len(group)}/{len(run.parts)}] {names}", file=sys.stderr)
-        run_dirs = [run.run_dir(p) for p in group]
-        for part, run_dir, summary in zip(group, run_dirs, run_parts(group, cfg, run_dirs, True), strict=True):
-            run.record(part, run_dir, summary)
-        done += len(group)
+    run = FolderRun(folder, folder_root(output, folder, skip_done), cfg.job, cfg.train.batch_parts, skip_done)
+    if skip_done:
+        print(f"{len(run.parts) - len(run.todo)} part(s) already done; fitting {len(run.todo)}", file=sys.stderr)
+
+    def on_part(part: Path, run_dir: Path, summary: dict[str, Any]) -> None:
+        row = run.record(part, run_dir, summary)
+        where = f" on node {row['node_id'][:8]}" if row["node_id"] else ""
+        print(f"[{len(run.table.rows)}/{len(run.parts)}] {row['part']}: {row['status']}{where}", file=sys.stderr)
+
+    try:
+        if ray is not None:
+            _fit_on_ray(run, cfg, ray, on_part)
+        else:
+            for group in run.groups():
+                run_dirs = [run.run_dir(p) for p in group]
+                for part, run_dir, summary in zip(group, run_dirs, run_parts(group, cfg, run_dirs, True), strict=True):
+                    on_part(part, run_dir, summary)
+    except KeyboardInterrupt:
+        print(f"stopped: {len(run.table.rows)} of {len(run.parts)} parts finished; batch summary: "
+              f"{run.table.csv_path}", file=sys.stderr)  # fmt: skip
+        return 130
     print(run.table.text())
     print(f"batch summary: {run.table.csv_path} and {run.table.json_path}")
     return 0 if run.table.all_ok() else 1
+
+
+def _fit_on_ray(run: Any, cfg: C.RunConfig, opts: Any, on_part: Callable[..., None]) -> None:
+    import ray
+
+    from isoscope.core.runs.cluster import ClusterError, RayFolderRun, connect
+
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        nodes = connect(opts.address)
+        driver = RayFolderRun(run, C.to_dict(cfg), opts, say)
+    except ClusterError as exc:
+        ray.shutdown()
+        raise UsageError(str(exc)) from None
+    say(f"Ray cluster at {opts.address}: {len(nodes)} node(s); {len(run.todo)} part(s) in {len(run.groups())} group(s)")
+    try:
+        driver.fit(run.groups(), on_part)
+    finally:
+        ray.shutdown()
 
 
 def _fail(prog: str, message: str) -> int:

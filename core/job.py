@@ -8,6 +8,7 @@ hands the job the commands waiting for it.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -261,6 +262,7 @@ class JobBase:
             "preset": self.cfg.preset,
             "job": self.job,
             "device": device_label(self.device),
+            "host": socket.gethostname(),
             "bbox_diagonal": self.part.bbox_diagonal,
             "bbox": self.part.bbox,
             "units": "original part units (metrics_normalised: the unit cube of radius 0.9)",

@@ -125,6 +125,64 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
     return exit_status(summaries)
 
 
+def cluster_process(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: Any, evt_q: Any) -> None:
+    """The target of the window's worker for a folder run on a Ray cluster (it drives the tasks)."""
+    sys.exit(cluster_main(folder, root, cfg_dict, address, cmd_q, evt_q))
+
+
+def cluster_main(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: Any, evt_q: Any) -> int:
+    """Run the folder's groups on the cluster at ``address``: the followed group's live events, a PartResult
+    per part (the window records the batch summary), then Finished; Stop cancels what is left."""
+    from isoscope.core.config import from_dict
+    from isoscope.core.failure import exit_status
+    from isoscope.core.runs.cluster import ClusterError, RayFolderRun, RayOptions, connect
+    from isoscope.core.runs.folder import FolderRun
+
+    parent, t0 = os.getppid(), time.perf_counter()
+    sink = BatchingSink(evt_q.put, CPU_BATCH_S)
+    summaries: list[dict[str, Any]] = []
+
+    def give_up(message: str) -> None:
+        sink(ev.Failed(message))
+        sink.flush()
+        os._exit(2)
+
+    def stopped() -> bool:
+        sink.poll()
+        commands = drain(cmd_q) if os.getppid() == parent else [ev.Stop()]
+        for cmd in commands:
+            if not isinstance(cmd, ev.Stop):
+                sink(ev.Log("warning", f"{type(cmd).__name__}: a folder run on a cluster can only be stopped"))
+        return any(isinstance(cmd, ev.Stop) for cmd in commands)
+
+    def on_part(part: Path, run_dir: Path, summary: dict[str, Any]) -> None:
+        summaries.append(summary)
+        sink(ev.PartResult(str(part), str(run_dir), summary))
+
+    import ray
+
+    say = lambda text: sink(ev.Log("info", text))  # noqa: E731
+    try:
+        cfg = from_dict(cfg_dict)
+        nodes = connect(address, give_up)
+        run = FolderRun(folder, root, cfg.job, cfg.train.batch_parts)
+        driver = RayFolderRun(run, cfg_dict, RayOptions(address), say, sink)
+    except (ClusterError, ValueError) as exc:
+        ray.shutdown()
+        sink(ev.Failed(str(exc)))
+        sink.flush()
+        return 2
+    try:
+        say(f"Ray cluster at {address}: {len(nodes)} node(s); {len(run.parts)} part(s) in {len(run.groups())} group(s)")
+        finished = driver.fit(run.groups(), on_part, stopped)
+        status = "done" if finished else "stopped"
+        sink(ev.Finished(status, {"status": status, "parts": len(summaries), "wall_s": time.perf_counter() - t0}))
+    finally:
+        ray.shutdown()
+        sink.flush()
+    return exit_status(summaries)
+
+
 def answer_requests(job: Any, cmd_q: Any, parent: int) -> None:
     """Serve slice, probe and reconstruct requests on ``job`` until Stop or the parent process leaves."""
     while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +18,17 @@ from support import PARTS, tetrahedron
 # The product never mixes them (the window has no torch, the worker no VTK) and nothing here needs
 # triton, so the test session does without it.
 sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A two-node Ray cluster on the loopback address, shared by the tests that ask for it."""
+    from ray_support import LocalCluster
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # for every driver the tests start (the window's worker too)
+    cluster = LocalCluster().start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GUI = ("PySide6", "pyqtgraph", "pyvista", "pyvistaqt", "isoscope.app", "shiboken6", "vtk")
-HEAVY = ("torch", "warp", "pytorch3d")
+HEAVY = ("torch", "warp", "pytorch3d", "ray")  # ray: only a folder run on a cluster imports it
 # Torch-free by folder (mesh/, runs/) and these modules beside them: what the window process may import.
 TORCH_FREE_FOLDERS = ("mesh", "runs")
 TORCH_FREE = ("config", "events", "phases", "failure", "machine", "console", "worker", "cli")

@@ -46,25 +46,41 @@ class FolderRun:
     ``record(part, run_dir, summary)`` adds its row to batch_summary.csv/json (rewritten atomically).
     """
 
-    def __init__(self, folder: str | Path, root: str | Path, job: str, batch_parts: int) -> None:
+    def __init__(self, folder: str | Path, root: str | Path, job: str, batch_parts: int, skip_done: bool = False
+                 ) -> None:  # fmt: skip
         self.folder, self.root, self.job = Path(folder), Path(root), job
         self.parts = find_parts(self.folder)
         self.group_size = max(1, batch_parts) if job == "sdf" else 1
-        self.table = BatchTable(self.root)
+        kept = finished_rows(self.root) if skip_done else {}
+        kept = {name: row for name, row in kept.items() if name in {self.name(p) for p in self.parts}}
+        self.table = BatchTable(self.root, list(kept.values()))
+        self.todo = [p for p in self.parts if self.name(p) not in kept]  # the parts left to fit
 
     def name(self, part: Path) -> str:
         """The part's path relative to the folder: its row in the table."""
         return part.relative_to(self.folder).as_posix()
 
     def groups(self) -> list[list[Path]]:
+        """The parts left to fit (all of them, or with ``skip_done`` those without a finished run), grouped."""
         n = self.group_size
-        return [self.parts[i : i + n] for i in range(0, len(self.parts), n)]
+        return [self.todo[i : i + n] for i in range(0, len(self.todo), n)]
 
     def run_dir(self, part: Path) -> Path:
         return fresh_dir(self.root / part.relative_to(self.folder).with_suffix(""), part, self.job)
 
     def record(self, part: Path, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
         return self.table.add(self.name(part), run_dir, summary)
+
+
+def finished_rows(root: Path) -> dict[str, dict[str, Any]]:
+    """The table rows of a past folder run at ``root`` whose part finished (status done, its summary there),
+    by part name; empty when ``root`` holds no readable batch summary."""
+    try:
+        rows = json.loads((root / BATCH_JSON).read_text())["parts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {row["part"]: row for row in rows if row.get("status") == "done"
+            and (Path(str(row.get("run_dir", ""))) / SUMMARY).is_file()}  # fmt: skip
 
 
 def read_folder_run(root: str | Path) -> list[tuple[str, dict[str, Any], Path]]:

@@ -22,16 +22,16 @@ PHASE_COLUMNS = {
     "metrics_s": ("metrics", "write"),
 }
 COLUMNS = ("part", "status", "chamfer_l1", "chamfer_l1_over_diagonal", "val_iou", "bbox_diagonal",
-           "wall_s", *PHASE_COLUMNS, "run_dir", "error", "health")  # fmt: skip
+           "wall_s", *PHASE_COLUMNS, "run_dir", "error", "health", "host", "node_id", "gpu")  # fmt: skip
 
 
 class BatchTable:
     """Rows of a folder run; the files are rewritten after every part so they can be followed."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, rows: list[dict[str, Any]] | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = list(rows or [])
         self.csv_path = self.root / BATCH_CSV
         self.json_path = self.root / BATCH_JSON
 
@@ -49,6 +49,9 @@ class BatchTable:
             "run_dir": str(run_dir),
             "error": summary.get("error", summary.get("advice", "")),
             "health": " ".join(sorted(summary.get("health") or {})),
+            "host": summary.get("host", ""),
+            "node_id": summary.get("node_id", ""),  # a Ray node (folder runs on a cluster)
+            "gpu": summary.get("gpu", _gpu(summary.get("device", ""))),
         }
         self.rows.append(row)
         self.write()
@@ -80,3 +83,8 @@ def _phase_seconds(phases: dict[str, float]) -> dict[str, float | None]:
     if not phases:
         return dict.fromkeys(PHASE_COLUMNS)
     return {col: round(sum(phases.get(k, 0.0) for k in keys), 4) for col, keys in PHASE_COLUMNS.items()}
+
+
+def _gpu(device: str) -> str:
+    """The GPU of a device label ("cuda:0 (NVIDIA H200)"), or "" for the CPU."""
+    return device.partition(" (")[2].rstrip(")") if device.startswith("cuda") else ""
