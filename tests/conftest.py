@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,15 +21,19 @@ from support import PARTS, tetrahedron
 sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """A two-node Ray cluster on the loopback address, shared by the tests that ask for it."""
+_CLUSTER: dict[str, Any] = {}
+
+
+@pytest.fixture
+def ray_cluster() -> Any:
+    """A two-node Ray cluster on the loopback address, shared by consecutive tests that ask for it and
+    stopped after the last of them (see pytest_runtest_teardown), so it never idles beside other tests."""
     from ray_support import LocalCluster
 
     os.environ["RAY_AUTH_MODE"] = "disabled"  # for every driver the tests start (the window's worker too)
-    cluster = LocalCluster().start()
-    yield cluster
-    cluster.stop()
+    if "up" not in _CLUSTER:
+        _CLUSTER["up"] = LocalCluster().start()
+    return _CLUSTER["up"]
 
 
 @pytest.fixture
@@ -81,6 +86,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  #
     bounded join first: a thread that is ending (a reaped worker's queue feeder) may finish.
     """
     result = yield
+    if "up" in _CLUSTER and "ray_cluster" not in getattr(nextitem, "fixturenames", ()):
+        _CLUSTER.pop("up").stop()
     if BEFORE not in item.stash or item.stash.get(FAILED, False):
         return result
     threads, widgets = item.stash[BEFORE]

@@ -64,7 +64,7 @@ def test_a_folder_on_two_nodes_gives_the_local_run_s_results(ray_cluster: LocalC
 
 def test_a_group_whose_worker_is_killed_is_retried(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     folder = parts(tmp_path / "parts", ("box", "sphere"))
-    longer = ["--train.batch_size", "64", "--epochs", "30"]  # thousands of steps: the kill lands mid-training
+    longer = ["--train.batch_size", "64", "--epochs", "20"]  # thousands of steps: the kill lands mid-training
     cmd = [TRAIN, str(folder), *TINY, *longer, "--outputDir", str(tmp_path / "out"), "--ray", ray_cluster.address]
     proc = subprocess.Popen(cmd, env=ENV, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     pids, killed, lines = [], None, []
