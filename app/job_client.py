@@ -1,7 +1,7 @@
 """The window's handle on one worker process: start, command, stop, kill, and typed Qt signals.
 
-A :class:`JobClient` owns at most one live job process at a time, started fresh per job from
-``multiprocessing.get_context("spawn")`` with ``isoscope.core.worker.worker_process`` as the target. A QTimer drains
+A :class:`JobClient` owns at most one live job process at a time, started fresh per job (see
+:func:`worker_context`) with ``isoscope.core.worker.worker_process`` as the target. A QTimer drains
 the event queue every ``poll_ms`` milliseconds in batches and re-emits each event as a typed signal, so
 nothing here ever blocks the event loop. Torch-free: the worker imports the engine, never this process.
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import collections
 import multiprocessing as mp
+import os
 import queue
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,17 @@ from isoscope.core import events as ev
 from isoscope.core.config import RunConfig, to_dict
 
 FAST_AFTER_SEND_S = 2.0
+
+
+def worker_context() -> Any:
+    """Where workers come from: on Linux a fork server that has imported torch and the engine once, so
+    a worker starts in a fraction of a second (this process never imports them); elsewhere a fresh
+    spawned interpreter per worker."""
+    if not sys.platform.startswith("linux"):
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["isoscope.core.sdf.job", "isoscope.core.splat.job", "isoscope.core.worker"])
+    return ctx
 
 
 class JobState:
@@ -103,7 +116,7 @@ class JobClient(QObject):
 
     def __init__(self, parent: QObject | None = None, poll_ms: int = 40, max_batch: int = 500) -> None:
         super().__init__(parent)
-        self._ctx = mp.get_context("spawn")
+        self._ctx = worker_context()
         self._proc: Any = None
         self._cmd_q: Any = None
         self._evt_q: Any = None
@@ -161,8 +174,11 @@ class JobClient(QObject):
         self._stop_requested = False
         self._stop_deadline = None
         self._cmd_q, self._evt_q = self._ctx.Queue(), self._ctx.Queue()
-        self._proc = self._ctx.Process(target=target, args=(*args, self._cmd_q, self._evt_q), name="isoscope-worker",
-                                       daemon=True)  # fmt: skip
+        from isoscope.core.worker import as_started_here  # torch-free at import time
+
+        where = (dict(os.environ), os.getcwd())  # a forked worker starts with the window's, as a spawned one would
+        self._proc = self._ctx.Process(target=as_started_here, args=(where, target, *args, self._cmd_q, self._evt_q),
+                                       name="isoscope-worker", daemon=True)  # fmt: skip
         self._proc.start()
         self._timer.start()
 

@@ -18,6 +18,16 @@ from isoscope.core import events as ev
 CPU_BATCH_S = 0.25  # on the CPU, frequent events travel in batches at most this old (see BatchingSink)
 
 
+def as_started_here(where: tuple[dict[str, str], str], target: Any, *args: Any) -> None:
+    """Run ``target(*args)`` with the window's environment and working folder at the worker's start
+    (``where``): a worker forked from a long-lived fork server would otherwise have the server's."""
+    env, cwd = where
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    target(*args)
+
+
 def drain(q: Any) -> list[Any]:
     out = []
     while True:
