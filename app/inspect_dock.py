@@ -46,6 +46,9 @@ class InspectorDock(QDockWidget):
         c.artifact.connect(self._on_artifact)
         window.setup.part_changed.connect(self._on_part_changed)
         self.dataset.open_requested.connect(self.open_part)
+        self.tabs.currentChanged.connect(lambda _: self._error_due())
+        self.errors.colour_btn.toggled.connect(lambda _: self._error_due())
+        self._error_stale = False  # a new fit arrived while the Fit error tab was not shown
         QTimer.singleShot(250, self._late_setup)  # after the first paint and the window's own viewport build
 
     def _late_setup(self) -> None:
@@ -68,6 +71,14 @@ class InspectorDock(QDockWidget):
 
     def _on_artifact(self, a: ev.Artifact) -> None:
         if a.kind == "mesh":
+            self._error_stale = True
+            self._error_due()
+
+    def _error_due(self) -> None:
+        """Measure the fit's error when someone can see it (its tab, or the part coloured by it): on a rough
+        early fit the nearest-point queries take seconds, which a hidden panel must not cost the window."""
+        if self._error_stale and (self.tabs.currentWidget() is self.errors or self.errors.colour_btn.isChecked()):
+            self._error_stale = False
             self.errors.update_error()
 
     def open_part(self, part: str, run_dir: str) -> None:
@@ -79,7 +90,8 @@ class InspectorDock(QDockWidget):
         if part:
             self.inspector.set_part(part, run_dir or None)
         self.tabs.setCurrentWidget(self.inspector)
-        self.errors.update_error()
+        self._error_stale = True
+        self._error_due()
 
     def shutdown(self) -> None:
         self.inspector.shutdown()
