@@ -36,6 +36,23 @@ def train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([TRAIN, *args], env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
+def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path, capsys) -> None:
+    from isoscope.core.cli import train_main
+
+    folder = parts(tmp_path / "parts", ("box",))
+    done = train(str(folder), *TINY, "--ray", f"127.0.0.1:{free_port()}", timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.startswith("isoscope-train: error: cannot reach a Ray cluster at 127.0.0.1:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    for args, says in (([str(folder), "--ray", "no-port-here"], "give the head node's address as HOST:PORT"),
+                       ([str(folder), "--ray", "auto", "--ray-retries", "-1"], "--ray-retries must be 0 or more"),
+                       ([str(folder / "box.stl"), "--ray", "auto"], "--ray is for a folder of parts"),
+                       ([str(folder), "--skip-done"], "--skip-done: point --outputDir at an earlier folder run")):
+        assert train_main([*args, *TINY]) == 2
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_folder_on_two_nodes_gives_the_local_run_s_results(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     from isoscope.core.cli import train_main
     from isoscope.core.sdf.fit import load_fit
@@ -105,20 +122,3 @@ def test_skip_done_fits_only_the_parts_without_a_finished_run(ray_cluster: Local
     assert second["cracked.stl"]["node_id"] and not second["box.stl"]["node_id"]
     for name, before in kept.items():  # the finished runs were left as they were
         assert (Path(second[name]["run_dir"]) / "summary.json").read_bytes() == before
-
-
-def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path, capsys) -> None:
-    from isoscope.core.cli import train_main
-
-    folder = parts(tmp_path / "parts", ("box",))
-    done = train(str(folder), *TINY, "--ray", f"127.0.0.1:{free_port()}", timeout=30)
-    assert done.returncode == 2
-    assert done.stderr.startswith("isoscope-train: error: cannot reach a Ray cluster at 127.0.0.1:")
-    assert len(done.stderr.strip().splitlines()) == 1
-    for args, says in (([str(folder), "--ray", "no-port-here"], "give the head node's address as HOST:PORT"),
-                       ([str(folder), "--ray", "auto", "--ray-retries", "-1"], "--ray-retries must be 0 or more"),
-                       ([str(folder / "box.stl"), "--ray", "auto"], "--ray is for a folder of parts"),
-                       ([str(folder), "--skip-done"], "--skip-done: point --outputDir at an earlier folder run")):
-        assert train_main([*args, *TINY]) == 2
-        err = capsys.readouterr().err
-        assert says in err and len(err.strip().splitlines()) == 1, err

@@ -4,7 +4,8 @@ retries, cancellation, and the parts' run directories brought home.
 The plan is the local one (:class:`isoscope.core.runs.folder.FolderRun`: the same groups, run
 directories and batch summary); only who fits a group differs. Each group is a task
 (:func:`isoscope.core.runs.remote.fit_group`) asking for ``num_gpus`` (GPU clusters) or ``num_cpus``
-(CPU-only ones) and running with the torch thread count of a local run, so results match. A group whose
+(CPU-only ones) and running with the torch thread count of a local run (fewer where a group holds fewer
+CPUs), so results match. A group whose
 worker dies is submitted again, at most ``retries`` times; a part that fails is recorded as failed.
 The driver follows one group live at a time (the earliest running one) and passes its events on; every
 part's end is ``on_part``. Ray is imported only here, only when asked for.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -41,8 +43,9 @@ class ClusterError(Exception):
 @dataclass
 class RayOptions:
     """How a folder run uses a cluster. ``gpus``: per group (None: 1 where the cluster has GPUs, else 0);
-    ``cpus``: per group on CPU-only clusters (None: as many as its threads, at most a node's CPUs);
-    ``threads``: torch threads per group (0: as a local run on this machine)."""
+    ``cpus``: per group on CPU-only clusters (None: as many as a local run's torch threads, at most a node's
+    CPUs); ``threads``: torch threads per group (0: a local run's count, or the CPUs a group holds when
+    that is fewer: more threads than CPUs would only make them wait for each other)."""
 
     address: str = "auto"
     gpus: float | None = None
@@ -185,10 +188,12 @@ class RayFolderRun:
 
         self.ray, self.run, self.cfg, self.opts, self.say = ray, run, cfg_dict, opts, say
         self.on_event = on_event or (lambda event: None)
-        self.threads = opts.threads or local_threads()
+        local = local_threads()
         gpus = opts.gpus if opts.gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
-        self.resources = {"num_gpus": gpus} if gpus else {"num_cpus": opts.cpus or min(self.threads, _most("CPU"))}
+        self.resources = {"num_gpus": gpus} if gpus else {"num_cpus": opts.cpus or min(local, _most("CPU"))}
         _check_fits(self.resources)
+        held = math.ceil(self.resources.get("num_cpus", local))
+        self.threads = opts.threads or max(1, min(local, held))
         self.board = ray.remote(num_cpus=0)(Board).remote()
         self.task = ray.remote(fit_group).options(max_retries=0, **self.resources)
         self.groups: list[list[Path]] = []
