@@ -52,7 +52,7 @@ class InspectorDock(QDockWidget):
         QTimer.singleShot(250, self._late_setup)  # after the first paint and the window's own viewport build
 
     def _late_setup(self) -> None:
-        if self.window_.ensure_viewport() is not None:
+        if not self.window_.closed and self.window_.ensure_viewport() is not None:
             self.inspector.enable_picking()
 
     def _bounds(self) -> Any:
@@ -78,8 +78,7 @@ class InspectorDock(QDockWidget):
         """Measure the fit's error when someone can see it (its tab, or the part coloured by it): on a rough
         early fit the nearest-point queries take seconds, which a hidden panel must not cost the window."""
         if self._error_stale and (self.tabs.currentWidget() is self.errors or self.errors.colour_btn.isChecked()):
-            self._error_stale = False
-            self.errors.update_error()
+            self._error_stale = not self.errors.update_error()  # no fit to measure yet: still due
 
     def open_part(self, part: str, run_dir: str) -> None:
         """Open a dataset row: the run's curves and mesh in the window, its part in the inspector."""

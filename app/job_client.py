@@ -12,28 +12,17 @@ import collections
 import multiprocessing as mp
 import os
 import queue
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from isoscope.app.workers import worker_context
 from isoscope.core import events as ev
 from isoscope.core.config import RunConfig, to_dict
 
 FAST_AFTER_SEND_S = 2.0
-
-
-def worker_context() -> Any:
-    """Where workers come from: on Linux a fork server that has imported torch and the engine once, so
-    a worker starts in a fraction of a second (this process never imports them); elsewhere a fresh
-    spawned interpreter per worker."""
-    if not sys.platform.startswith("linux"):
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["isoscope.core.sdf.job", "isoscope.core.splat.job", "isoscope.core.worker"])
-    return ctx
 
 
 class JobState:
@@ -177,9 +166,17 @@ class JobClient(QObject):
         from isoscope.core.worker import as_started_here  # torch-free at import time
 
         where = (dict(os.environ), os.getcwd())  # a forked worker starts with the window's, as a spawned one would
-        self._proc = self._ctx.Process(target=as_started_here, args=(where, target, *args, self._cmd_q, self._evt_q),
-                                       name="isoscope-worker", daemon=True)  # fmt: skip
-        self._proc.start()
+        try:
+            self._proc = self._ctx.Process(target=as_started_here, args=(where, target, *args, self._cmd_q,
+                                           self._evt_q), name="isoscope-worker", daemon=True)  # fmt: skip
+            self._proc.start()
+        except (OSError, EOFError) as exc:  # the fork server could not start: spawn this worker and the next
+            if self._ctx.get_start_method() == "spawn":
+                raise
+            self.last_logs.append(f"[warning] workers are spawned: the fork server failed ({exc})")
+            self._ctx = mp.get_context("spawn")
+            self._spawn(target, args, run_dirs)
+            return
         self._timer.start()
 
     def serve(self, part: str | Path, cfg: RunConfig, run_dir: str | Path) -> None:

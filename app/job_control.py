@@ -140,12 +140,12 @@ class JobControlMixin:
     def _update_actions(self, state: str) -> None:
         active = state in JobState.ACTIVE
         self.act_start.setEnabled(not active)
-        self.act_pause.setEnabled(state in (JobState.RUNNING, JobState.PAUSED))
+        self.act_pause.setEnabled(state in (JobState.RUNNING, JobState.PAUSED) and not self._cluster)
         self.act_pause.setText("▶ Resume" if state == JobState.PAUSED else "⏸ Pause")
         if state == JobState.PAUSED:
             self.plots.pause_gap()
         self.act_stop.setEnabled(active or self.client.pid is not None)
-        self.act_profile.setEnabled(state == JobState.RUNNING or self.following_script)
+        self.act_profile.setEnabled((state == JobState.RUNNING and not self._cluster) or self.following_script)
         run_dir = self.client.run_dir
         self.act_continue.setEnabled(state == JobState.FINISHED and run_dir is not None and can_continue(run_dir))
         self._set_status(state=state)

@@ -226,6 +226,8 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
 
     # ------------------------------------------------------------------ events (live and replayed)
     def handle_event(self, e: Any, replay: bool = False) -> None:
+        if isinstance(e, ev.Started) and self._cluster and not replay:  # the cluster run follows another group
+            self._reset_views(e.part)  # (or a group's new attempt) from here on
         self.plots.handle(e)
         self.splat_panel.handle(e)
         self.images_panel.handle(e)
@@ -238,8 +240,6 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         elif isinstance(e, ev.Metrics) and replay:  # a live run's Progress says it (with the totals)
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
         elif isinstance(e, ev.Started):
-            if self._cluster and not replay and e.part != self.current_part:  # the cluster run follows another group
-                self._reset_views(e.part)
             self._set_status(device=e.device)
         elif isinstance(e, ev.Artifact):
             self._on_artifact(e)

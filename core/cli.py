@@ -161,7 +161,8 @@ def train_main(argv: list[str] | None = None) -> int:
         from isoscope.core.job import JobError, resolve_device
 
         try:
-            resolve_device(cfg.device)
+            if not args.ray:  # on a cluster each task's device is the one Ray gives it
+                resolve_device(cfg.device)
         except JobError as exc:
             raise UsageError(str(exc)) from None
         if path.is_dir():
@@ -216,6 +217,7 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool,
 
     if not find_parts(folder):
         raise UsageError(f"{folder}: the folder holds no .stl files")
+    nodes = _connect(ray) if ray is not None else []  # before anything is written
     run = FolderRun(folder, folder_root(output, folder, skip_done), cfg.job, cfg.train.batch_parts, skip_done)
     if skip_done:
         print(f"{len(run.parts) - len(run.todo)} part(s) already done; fitting {len(run.todo)}", file=sys.stderr)
@@ -227,7 +229,7 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool,
 
     try:
         if ray is not None:
-            _fit_on_ray(run, cfg, ray, on_part)
+            _fit_on_ray(run, cfg, ray, on_part, len(nodes))
         else:
             for group in run.groups():
                 run_dirs = [run.run_dir(p) for p in group]
@@ -242,19 +244,27 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool,
     return 0 if run.table.all_ok() else 1
 
 
-def _fit_on_ray(run: Any, cfg: C.RunConfig, opts: Any, on_part: Callable[..., None]) -> None:
+def _connect(opts: Any) -> list[dict[str, Any]]:
+    from isoscope.core.runs.cluster import ClusterError, connect
+
+    try:
+        return connect(opts.address)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _fit_on_ray(run: Any, cfg: C.RunConfig, opts: Any, on_part: Callable[..., None], nodes: int) -> None:
     import ray
 
-    from isoscope.core.runs.cluster import ClusterError, RayFolderRun, connect
+    from isoscope.core.runs.cluster import ClusterError, RayFolderRun
 
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        nodes = connect(opts.address)
         driver = RayFolderRun(run, C.to_dict(cfg), opts, say)
     except ClusterError as exc:
         ray.shutdown()
         raise UsageError(str(exc)) from None
-    say(f"Ray cluster at {opts.address}: {len(nodes)} node(s); {len(run.todo)} part(s) in {len(run.groups())} group(s)")
+    say(f"Ray cluster at {opts.address}: {nodes} node(s); {len(run.todo)} part(s) in {len(run.groups())} group(s)")
     try:
         driver.fit(run.groups(), on_part)
     finally:

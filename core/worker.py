@@ -1,11 +1,13 @@
 """The worker process: runs one job from the window, streams events back, then serves inspection requests.
 
-``worker_main`` is the target of a ``multiprocessing.get_context("spawn")`` process. This module imports
+``worker_main`` is the target of a worker process (forked from a fork server, or spawned; see
+:func:`isoscope.app.job_client.worker_context`). This module imports
 nothing heavy at import time, so the window can name it without importing torch.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
 import sys
@@ -26,6 +28,13 @@ def as_started_here(where: tuple[dict[str, str], str], target: Any, *args: Any) 
     os.environ.update(env)
     os.chdir(cwd)
     target(*args)
+
+
+def window_alive() -> bool:
+    """False once the process that started this worker (the window) has gone. Its pipe tells, whether the
+    worker was spawned or forked from the fork server (whose pid ``os.getppid()`` would give)."""
+    parent = multiprocessing.parent_process()
+    return parent is None or parent.is_alive()
 
 
 def drain(q: Any) -> list[Any]:
@@ -100,14 +109,13 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
     from isoscope.core.failure import exit_status, job_failed
     from isoscope.core.job import Reporter, fit_parts, resolve_device
 
-    parent = os.getppid()
     paths = [Path(d) for d in run_dirs]
     sink = BatchingSink(evt_q.put)
     ended: list[Any] = []  # the first part's Finished or Failed, held until every part has ended
 
     def commands() -> list[Any]:
         sink.poll()
-        return drain(cmd_q) if os.getppid() == parent else [ev.Stop()]
+        return drain(cmd_q) if window_alive() else [ev.Stop()]
 
     def first(event: Any) -> None:
         (ended.append if isinstance(event, (ev.Finished, ev.Failed)) else sink)(event)
@@ -127,7 +135,7 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
         sink(event)
     try:
         if serve and job is not None:
-            answer_requests(job, cmd_q, parent)
+            answer_requests(job, cmd_q)
     finally:
         sink.flush()
         for r in reporters:
@@ -148,18 +156,20 @@ def cluster_main(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: An
     from isoscope.core.runs.cluster import ClusterError, RayFolderRun, RayOptions, connect
     from isoscope.core.runs.folder import FolderRun
 
-    parent, t0 = os.getppid(), time.perf_counter()
+    t0 = time.perf_counter()
     sink = BatchingSink(evt_q.put, CPU_BATCH_S)
     summaries: list[dict[str, Any]] = []
 
     def give_up(message: str) -> None:
         sink(ev.Failed(message))
         sink.flush()
+        evt_q.close()
+        evt_q.join_thread()  # the message reaches the window before the exit
         os._exit(2)
 
     def stopped() -> bool:
         sink.poll()
-        commands = drain(cmd_q) if os.getppid() == parent else [ev.Stop()]
+        commands = drain(cmd_q) if window_alive() else [ev.Stop()]
         for cmd in commands:
             if not isinstance(cmd, ev.Stop):
                 sink(ev.Log("warning", f"{type(cmd).__name__}: a folder run on a cluster can only be stopped"))
@@ -169,9 +179,13 @@ def cluster_main(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: An
         summaries.append(summary)
         sink(ev.PartResult(str(part), str(run_dir), summary))
 
-    import ray
-
     say = lambda text: sink(ev.Log("info", text))  # noqa: E731
+    try:
+        import ray  # noqa: F401 - installed? (Ray is an optional extra)
+    except ImportError:
+        sink(ev.Failed("a folder run on a cluster needs Ray on this machine: pip install 'isoscope[ray]'"))
+        sink.flush()
+        return 2
     try:
         cfg = from_dict(cfg_dict)
         nodes = connect(address, give_up)
@@ -193,13 +207,13 @@ def cluster_main(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: An
     return exit_status(summaries)
 
 
-def answer_requests(job: Any, cmd_q: Any, parent: int) -> None:
+def answer_requests(job: Any, cmd_q: Any) -> None:
     """Serve slice, probe and reconstruct requests on ``job`` until Stop or the parent process leaves."""
     while True:
         try:
             cmd = cmd_q.get(timeout=1.0)
         except queue.Empty:
-            if os.getppid() != parent:
+            if not window_alive():
                 return
             continue
         if isinstance(cmd, ev.Stop):
@@ -220,7 +234,6 @@ def serve_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) 
     from isoscope.core.config import from_dict
     from isoscope.core.job import Reporter, make_job
 
-    parent = os.getppid()
     sink = BatchingSink(evt_q.put)
     reporter = Reporter(Path(run_dir), sink, record=False)  # answers only: the finished run is not written
     try:
@@ -231,7 +244,7 @@ def serve_main(part: str, cfg_dict: dict, run_dir: str, cmd_q: Any, evt_q: Any) 
         sink.flush()
         return 1
     try:
-        answer_requests(job, cmd_q, parent)
+        answer_requests(job, cmd_q)
     finally:
         sink.flush()
         reporter.close()

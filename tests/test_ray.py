@@ -40,15 +40,16 @@ def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path, 
     from isoscope.core.cli import train_main
 
     folder = parts(tmp_path / "parts", ("box",))
-    done = train(str(folder), *TINY, "--ray", f"127.0.0.1:{free_port()}", timeout=30)
+    out = tmp_path / "out"
+    done = train(str(folder), *TINY, "--outputDir", str(out), "--ray", f"127.0.0.1:{free_port()}", timeout=30)
     assert done.returncode == 2
     assert done.stderr.startswith("isoscope-train: error: cannot reach a Ray cluster at 127.0.0.1:")
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()  # nothing written
     for args, says in (([str(folder), "--ray", "no-port-here"], "give the head node's address as HOST:PORT"),
                        ([str(folder), "--ray", "auto", "--ray-retries", "-1"], "--ray-retries must be 0 or more"),
                        ([str(folder / "box.stl"), "--ray", "auto"], "--ray is for a folder of parts"),
                        ([str(folder), "--skip-done"], "--skip-done: point --outputDir at an earlier folder run")):
-        assert train_main([*args, *TINY]) == 2
+        assert train_main([*args, *TINY, "--outputDir", str(out)]) == 2
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
 
@@ -81,9 +82,11 @@ def test_a_folder_on_two_nodes_gives_the_local_run_s_results(ray_cluster: LocalC
 
 def test_a_group_whose_worker_is_killed_is_retried(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     folder = parts(tmp_path / "parts", ("box", "sphere"))
-    longer = ["--train.batch_size", "64", "--epochs", "20"]  # thousands of steps: the kill lands mid-training
-    cmd = [TRAIN, str(folder), *TINY, *longer, "--outputDir", str(tmp_path / "out"), "--ray", ray_cluster.address]
-    proc = subprocess.Popen(cmd, env=ENV, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    hold = tmp_path / "hold"  # the first attempt waits after its first progress: killed mid-group on any machine
+    hold.touch()
+    cmd = [TRAIN, str(folder), *TINY, "--outputDir", str(tmp_path / "out"), "--ray", ray_cluster.address]
+    env = {**ENV, "ISOSCOPE_TEST_HOLD": str(hold)}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     pids, killed, lines = [], None, []
     for line in proc.stderr:
         lines.append(line)

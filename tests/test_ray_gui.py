@@ -38,7 +38,10 @@ def test_the_window_runs_a_folder_on_the_cluster(qtbot, tmp_path: Path, ray_clus
     assert w.setup.set_device("cpu")
     w.setup.cluster_edit.setText(ray_cluster.address)
     curve: list[int] = []
-    w.client.metrics.connect(lambda e: curve.append(e.step))
+    pausable: list[bool] = []
+    w.client.metrics.connect(lambda e: (curve.append(e.step), pausable.append(w.act_pause.isEnabled())))
+    said: list[str] = []
+    w.client.log.connect(lambda e: said.append(e.text))
     with qtbot.waitSignal(w.job_done, timeout=300_000) as done:
         assert w.start()
     assert done.args == ["Finished"]
@@ -52,4 +55,5 @@ def test_the_window_runs_a_folder_on_the_cluster(qtbot, tmp_path: Path, ray_clus
     assert all(r["status"] == "done" for r in summary.values())
     assert {shown[n] for n in shown} == {summary[n]["node_id"][:8] for n in summary} and len(set(shown.values())) == 2
     assert curve and len(w.plots.train[0]) > 0  # a group's training was followed live
-    assert any("running on node" in line for line in w.client.last_logs)
+    assert sum("running on node" in line for line in said) == 2  # one line per group
+    assert not any(pausable)  # a cluster run can be stopped, not paused

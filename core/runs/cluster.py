@@ -29,8 +29,8 @@ from typing import Any
 
 from isoscope.core import events as ev
 from isoscope.core.runs.folder import FolderRun
-from isoscope.core.runs.remote import RELAYED, Board, fit_group, rebase, swap, unpack
-from isoscope.core.runs.rundir import SUMMARY, read_json
+from isoscope.core.runs.remote import HOLD, RELAYED, Board, fit_group, rebase, swap, unpack
+from isoscope.core.runs.rundir import SUMMARY, read_json, write_json_atomic
 
 CONNECT_S = 20.0  # connecting and asking every node its versions, at most (bad input says so within 30 s)
 PROGRESS_EVERY_S = 10.0  # a group's progress line in the terminal, at most this often
@@ -186,7 +186,7 @@ class RayFolderRun:
                  on_event: Callable[[Any], None] | None = None) -> None:  # fmt: skip
         import ray
 
-        self.ray, self.run, self.cfg, self.opts, self.say = ray, run, cfg_dict, opts, say
+        self.ray, self.run, self.opts, self.say = ray, run, opts, say
         self.on_event = on_event or (lambda event: None)
         local = local_threads()
         gpus = opts.gpus if opts.gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
@@ -194,6 +194,7 @@ class RayFolderRun:
         _check_fits(self.resources)
         held = math.ceil(self.resources.get("num_cpus", local))
         self.threads = opts.threads or max(1, min(local, held))
+        self.cfg = {**cfg_dict, "device": "cuda" if gpus else "cpu"}  # the device Ray gives each task
         self.board = ray.remote(num_cpus=0)(Board).remote()
         self.task = ray.remote(fit_group).options(max_retries=0, **self.resources)
         self.groups: list[list[Path]] = []
@@ -212,6 +213,9 @@ class RayFolderRun:
         try:
             while self.pending:
                 if stopped():
+                    ready, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+                    for ref in ready:  # what has finished is kept
+                        self._finish(ref, on_part)
                     self.cancel()
                     return False
                 ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=0.25)
@@ -238,11 +242,12 @@ class RayFolderRun:
         task = {
             "key": (g, attempt),
             "names": [run.name(p) for p in group],
-            "parts": [str(p) for p in group],
+            "parts": [str(p.resolve()) for p in group],
             "blobs": None if shared else [p.read_bytes() for p in group],
-            "run_dirs": [str(self.run_dirs[p]) for p in group] if shared else None,
+            "run_dirs": [str(self.run_dirs[p].resolve()) for p in group] if shared else None,
             "cfg": self.cfg,
             "threads": self.threads,
+            "hold": os.environ.get(HOLD, "") if attempt == 0 else "",
         }
         self.pending[self.task.remote(task, self.board)] = (g, attempt)
 
@@ -276,7 +281,9 @@ class RayFolderRun:
             rebase(run_dir, moves)
         if (run_dir / SUMMARY).is_file():
             return read_json(run_dir / SUMMARY)
-        return json.loads(swap(json.dumps({"part": str(part), **result["summary"]}), moves))
+        summary = json.loads(swap(json.dumps({"part": str(part), **result["summary"]}), moves))
+        write_json_atomic(run_dir / SUMMARY, summary)  # a failed part's run says why, as locally
+        return summary
 
     def _label(self, g: int) -> str:
         names = ", ".join(self.run.name(p) for p in self.groups[g])
@@ -294,7 +301,7 @@ class RayFolderRun:
                 self.say(f"{self._label(key[0])}: running on node {payload['node_id'][:8]} "
                          f"(host {payload['host']}, pid {payload['pid']}{gpu})")  # fmt: skip
                 continue
-            for event in payload:
+            for event in payload or ():  # "events" (a batch), or "flushed" (none: the task is ending)
                 self._pass_on(key, live, event)
 
     def _pass_on(self, key: tuple[int, int], live: dict[str, Any], event: Any) -> None:

@@ -17,6 +17,7 @@ import shutil
 import socket
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from isoscope.core import events as ev
 from isoscope.core.runs.rundir import METRICS, SUMMARY, atomic_path, write_json_atomic
 
 RELAY_S = 0.5  # live events travel to the driver in batches at most this old
+#: Tests set this to a file's path: while it exists, a group's first attempt waits after its first progress
+#: (so a test can kill its worker mid-group whatever the machine's speed).
+HOLD = "ISOSCOPE_TEST_HOLD"
 RELAYED = (ev.Started, ev.Progress, ev.Metrics, ev.PhaseTimes, ev.Resources, ev.Log)
 
 
@@ -98,8 +102,9 @@ def fit_group(task: dict[str, Any], board: Any) -> list[dict[str, Any]]:
 
     ``task``: key (group, attempt), names (paths relative to the folder), parts (paths on the driver),
     blobs (the parts' bytes, or None to read ``parts`` in place), run_dirs (in place only), cfg (a config
-    dict), threads (torch threads, as a local run of this group would use).
+    dict), threads (torch threads, as a local run of this group would use), hold (see ``HOLD``).
     """
+    import ray
     import torch
 
     from isoscope.core.config import from_dict
@@ -114,10 +119,20 @@ def fit_group(task: dict[str, Any], board: Any) -> list[dict[str, Any]]:
         parts, run_dirs = _place(task, tmp)
         post = lambda item: board.post.remote(key, "events", item if isinstance(item, list) else [item])  # noqa: E731
         sink = BatchingSink(post, RELAY_S)
-        relay = lambda event: sink(event) if isinstance(event, RELAYED) else None  # noqa: E731
+        trained: list[bool] = []
+
+        def relay(event: Any) -> None:
+            if isinstance(event, RELAYED):
+                sink(event)
+            if isinstance(event, ev.Progress) and event.stage == "train":
+                trained.append(True)
 
         def commands() -> list[Any]:
             sink.poll()
+            if trained and task["hold"]:
+                sink.flush()
+                while Path(task["hold"]).exists():
+                    time.sleep(0.05)
             return []
 
         quiet = lambda event: None  # noqa: E731
@@ -127,6 +142,7 @@ def fit_group(task: dict[str, Any], board: Any) -> list[dict[str, Any]]:
             summaries = fit_parts([str(p) for p in parts], from_dict(task["cfg"]), run_dirs, reporters, warn)[0]
         finally:
             sink.flush()
+            ray.get(board.post.remote(key, "flushed", None))  # every event is with the driver before the result
             for r in reporters:
                 r.close()
         where = {k: facts[k] for k in ("node_id", "host", "gpu")}
