@@ -86,3 +86,49 @@ def test_importance_sampling_signs_only_the_drawn_points_and_draws_the_same_set(
     ref_points, ref_dist = pool[idx], signed[idx]
     assert torch.equal(points, ref_points) and torch.equal(dist, ref_dist)
     assert (dist < 0).any() and (dist > 0).any()
+
+
+@pytest.mark.parametrize("name", ["box", "sphere", "torus", "bracket"])
+def test_parity_signs_a_closed_part_as_the_winding_number_does(name: str) -> None:
+    """On a watertight, consistently wound part ray parity gives the winding number's sign (and the same
+    distances); the health report says which parts those are."""
+    from isoscope.core.mesh.health import report
+    from isoscope.core.mesh.part import load_part
+    from isoscope.core.sdf.distance import parity_is_safe
+
+    from support import PARTS
+
+    part = load_part(PARTS / f"{name}.stl")
+    assert parity_is_safe(report(part, 64))
+    pts = _points(50_000, seed=3)
+    winding = MeshSDF(part.normalised_vertices, part.faces)(pts)
+    parity = MeshSDF(part.normalised_vertices, part.faces, sign="parity")(pts)
+    assert torch.equal(parity.abs(), winding.abs())
+    assert torch.equal(parity < 0, winding < 0)
+
+
+def test_parity_is_not_used_where_it_would_be_wrong() -> None:
+    from isoscope.core.mesh.health import report
+    from isoscope.core.mesh.part import load_part
+    from isoscope.core.sdf.distance import parity_is_safe
+
+    from support import ROOT
+
+    gallery = ROOT / "resources" / "gallery"
+    for name in ("open_box", "two_overlapping_bodies", "flipped_faces", "non_manifold_edge", "duplicate_faces"):
+        assert not parity_is_safe(report(load_part(gallery / f"{name}.stl"), 64)), name
+    assert not parity_is_safe(None)
+
+
+def test_morton_order_and_a_known_bound_leave_every_answer_as_it_was() -> None:
+    from isoscope.core.sdf.distance import morton_order
+
+    m = trimesh.creation.torus(0.6, 0.2, major_sections=128, minor_sections=48)  # big enough to be sorted
+    sdf = MeshSDF(m.vertices, m.faces)
+    assert sdf.faces >= 4096
+    pts = _points(30_000, seed=4)
+    order = morton_order(pts)
+    assert torch.equal(torch.sort(order).values, torch.arange(len(pts)))  # a permutation
+    plain = sdf(pts, sort=False)
+    assert torch.equal(sdf(pts), plain)  # queried in Morton order, answered in the caller's
+    assert torch.equal(sdf(pts, bound=plain.abs()), plain)  # bounded by the known distance: the same

@@ -21,7 +21,7 @@ from isoscope.core.config import to_dict
 from isoscope.core.job import EMPTY_ADVICE_KEY, JobBase, JobError
 from isoscope.core.mesh.part import write_mesh
 from isoscope.core.runs.rundir import atomic_path, write_json_atomic
-from isoscope.core.sdf.distance import MeshSDF
+from isoscope.core.sdf.distance import MeshSDF, parity_is_safe
 from isoscope.core.sdf.fit import FitError, load_fit
 from isoscope.core.sdf.metrics import surface_metrics, to_original_units
 from isoscope.core.sdf.network import build_model
@@ -60,7 +60,7 @@ class SDFJob(JobBase):
             with timer.phase("sample.bvh"):
                 self.verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
                 self.faces = torch.as_tensor(faces, dtype=torch.int64, device=dev)
-                self.mesh_sdf = MeshSDF(self.part.normalised_vertices, faces, dev)
+                self.mesh_sdf = MeshSDF(self.part.normalised_vertices, faces, dev, self.sign_method())
             self.mesh_sdf.progress = self.report_sampling
             self._t_sample = time.perf_counter()
             points, dist = draw_training_set(self.mesh_sdf, self.verts, self.faces, cfg.sampling, self.gen, timer)
@@ -112,6 +112,7 @@ class SDFJob(JobBase):
         from isoscope.core.mesh.health import report
 
         self.health_checks: dict[str, int] = {}
+        self.health_report: dict[str, Any] | None = None
         try:
             with self.timer.phase("load"):
                 rep = self.prefetched_health or report(self.part, self.cfg.recon.resolution)
@@ -119,7 +120,7 @@ class SDFJob(JobBase):
         except Exception as exc:  # noqa: BLE001 - the health check must never stop a fit
             self.log(f"mesh health check failed ({type(exc).__name__}: {exc}); fitting the part as read", "warning")
             return self.part.faces
-        self.health_checks = rep["checks"]
+        self.health_checks, self.health_report = rep["checks"], rep
         self.emit(ev.Artifact("health", str(self.run_dir / "health.json"), {"checks": rep["checks"]}))
         for f in rep["findings"]:
             if f["severity"] != "info":
@@ -128,6 +129,13 @@ class SDFJob(JobBase):
         if inverted:
             self.log(f"fitting with {len(inverted)} inside-out body(ies) turned the right way", "warning")
         return turn_bodies(self.part.vertices, self.part.faces, inverted)
+
+    def sign_method(self) -> str:
+        """Ray parity where the health report says it is exact (cheaper), else the winding number."""
+        if parity_is_safe(self.health_report):
+            self.log("signed distances by ray parity (the part is closed and consistently wound)")
+            return "parity"
+        return "winding"
 
     def report_sampling(self, done: int, total: int) -> None:
         """Progress of the signed-distance queries of the training set (minutes on a CPU for big presets)."""

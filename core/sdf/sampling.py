@@ -65,9 +65,10 @@ def draw_training_set(
         with timer.phase("sample.sdf"):  # the draw needs |s| only
             unsigned = sdf(pool, signed=False)
         with timer.phase("sample.draw"):
-            points = pool[importance_indices(unsigned, n, cfg.importance_weight, generator)]
+            drawn = importance_indices(unsigned, n, cfg.importance_weight, generator)
+            points = pool[drawn]
         with timer.phase("sample.sign"):  # signed distances of the drawn points: the same |s|, with sign
-            return points, sdf(points, report=False)
+            return points, sdf(points, report=False, bound=unsigned[drawn])
     with timer.phase("sample.pool"):
         if cfg.method == "surface":
             pts, _ = surface_points(verts, faces, n, generator)
