@@ -2,8 +2,8 @@
 
 Rows come from a run's summary (the Finished event live, or summary.json / batch_summary.json of a
 past run): part, status, Chamfer-L1 (% of the diagonal), IoU, surface error (mean |SDF| on held-out
-surface points, original units), time, the mesh-health flags and, on a Ray cluster, the node (its ID's first
-eight characters; the tooltip has the host and whole ID). Rows that failed or whose Chamfer is
+surface points, original units), time, the mesh-health flags and, for a run on a Ray cluster, the
+node after the status (its ID's first eight characters; the tooltip has the host and whole ID). Rows that failed or whose Chamfer is
 far above the others (median + 3 MAD, and at least 1% of the diagonal) are highlighted. A double click
 emits ``open_requested(part, run_dir)``. Adding a row is a constant-time model append, so a folder of
 hundreds of parts keeps the window responsive.
@@ -19,7 +19,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
-COLUMNS = ("part", "status", "Chamfer % diag", "IoU", "surface error", "time s", "health", "node")
+COLUMNS = ("part", "status", "node", "Chamfer % diag", "IoU", "surface error", "time s", "health")
 OUTLIER_BG = "#5c1f24"
 OUTLIER_TIP = "outlier: failed, no surface, or Chamfer far above the others"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -110,6 +110,7 @@ class DatasetTable(QWidget):
             row = existing
         self.mark_outliers()
         self._caption()
+        self.view.setColumnHidden(COLUMNS.index("node"), not any(r["node"] for r in self.rows))  # cluster runs only
         return row
 
     def outliers(self) -> list[int]:

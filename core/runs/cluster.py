@@ -29,11 +29,12 @@ from typing import Any
 
 from isoscope.core import events as ev
 from isoscope.core.runs.folder import FolderRun
-from isoscope.core.runs.remote import HOLD, RELAYED, Board, fit_group, rebase, swap, unpack
+from isoscope.core.runs.remote import HOLD, Board, fit_group, rebase, swap, unpack
 from isoscope.core.runs.rundir import SUMMARY, read_json, write_json_atomic
 
 CONNECT_S = 20.0  # connecting and asking every node its versions, at most (bad input says so within 30 s)
 PROGRESS_EVERY_S = 10.0  # a group's progress line in the terminal, at most this often
+REPLAY_MAX = 50_000  # live events kept per running group, to show a group from its start when it is followed
 
 
 class ClusterError(Exception):
@@ -305,19 +306,23 @@ class RayFolderRun:
                 self._pass_on(key, live, event)
 
     def _pass_on(self, key: tuple[int, int], live: dict[str, Any], event: Any) -> None:
+        """Say a group's progress now and then; pass the followed group's events on. Each running group's
+        events are kept (up to ``REPLAY_MAX``), so a newly followed group is shown from its start."""
         if isinstance(event, ev.Started):
             part = self.groups[key[0]][0]
             event = dataclasses.replace(event, run_dir=str(self.run_dirs[part]), part=str(part))
-            live["started"] = event
+            live["started"] = True
         due = time.monotonic() - live["said"] >= PROGRESS_EVERY_S
         if isinstance(event, ev.Progress) and event.stage == "train" and due:
             live["said"] = time.monotonic()
             self.say(f"{self._label(key[0])}: step {event.step:,}/{event.total_steps:,}, epoch {event.epoch}/"
                      f"{event.total_epochs}, {event.samples_per_s:,.0f} samples/s")  # fmt: skip
-        if self.followed is None and "started" in live:
-            self.followed = key
-            self.on_event(live["started"])
-            if isinstance(event, ev.Started):
-                return
-        if key == self.followed and isinstance(event, RELAYED):
+        kept = live.setdefault("events", [])
+        if len(kept) < REPLAY_MAX:
+            kept.append(event)
+        if key == self.followed:
             self.on_event(event)
+        elif self.followed is None and live.get("started"):
+            self.followed = key
+            for past in kept:
+                self.on_event(past)

@@ -78,7 +78,7 @@ def _warp():
             if sign == 1:
                 q = wp.mesh_query_point_sign_winding_number(mesh, p, max_dist, 2.0, 0.5)
             elif sign == 2:
-                q = wp.mesh_query_point_sign_parity(mesh, p, max_dist)
+                q = wp.mesh_query_point_sign_parity(mesh, p, max_dist, 3, 0.1)  # three rays, the majority
             else:
                 q = wp.mesh_query_point_no_sign(mesh, p, max_dist)
             if q.result:
