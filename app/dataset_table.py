@@ -5,8 +5,8 @@ past run): part, status, Chamfer-L1 (% of the diagonal), IoU, surface error (mea
 surface points, original units), time, the mesh-health flags and, for a run on a Ray cluster, the
 node after the status (its ID's first eight characters; the tooltip has the host and whole ID). Rows
 that failed or whose Chamfer is far above the others (median + 3 MAD, and at least 1% of the diagonal)
-are highlighted. A double click emits ``open_requested(part, run_dir)``. Adding a row is a constant-time model append, so a folder of
-hundreds of parts keeps the window responsive.
+are highlighted. A double click emits ``open_requested(part, run_dir)``. Adding a row is a constant-time
+model append, so a folder of hundreds of parts keeps the window responsive.
 """
 
 from __future__ import annotations
