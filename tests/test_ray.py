@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,14 +88,20 @@ def test_a_group_whose_worker_is_killed_is_retried(ray_cluster: LocalCluster, tm
     cmd = [TRAIN, str(folder), *TINY, "--outputDir", str(tmp_path / "out"), "--ray", ray_cluster.address]
     env = {**ENV, "ISOSCOPE_TEST_HOLD": str(hold)}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    release = threading.Timer(300, lambda: hold.unlink(missing_ok=True))  # never a hung test, whatever happens
+    release.start()
     pids, killed, lines = [], None, []
-    for line in proc.stderr:
-        lines.append(line)
-        if "running on node" in line:
-            pids.append(int(line.rsplit("pid ", 1)[1].split(")")[0].split(",")[0]))
-        elif ": step " in line and killed is None:  # the group's first progress
-            killed = pids[-1]
-            os.kill(killed, signal.SIGKILL)
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if "running on node" in line:
+                pids.append(int(line.rsplit("pid ", 1)[1].split(")")[0].split(",")[0]))
+            elif ": step " in line and killed is None:  # the group's first progress
+                killed = pids[-1]
+                os.kill(killed, signal.SIGKILL)
+    finally:
+        release.cancel()
+        release.join()
     assert proc.wait(timeout=600) == 0, "".join(lines)
     text = "".join(lines)
     assert killed is not None and "died (WorkerCrashedError); retrying (1/1)" in text
