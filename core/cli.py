@@ -187,7 +187,10 @@ def train_main(argv: list[str] | None = None) -> int:
 
 def ray_options(args: argparse.Namespace) -> Any:
     """The --ray flags as :class:`isoscope.core.runs.cluster.RayOptions`, or None for a local run."""
+    given = args.ray_gpus is not None or args.ray_cpus is not None or args.ray_shared_root or args.ray_retries != 1
     if not args.ray:
+        if given:
+            raise UsageError("--ray-gpus, --ray-cpus, --ray-retries and --ray-shared-root go with --ray ADDRESS")
         return None
     import importlib.util
 
@@ -195,7 +198,7 @@ def ray_options(args: argparse.Namespace) -> Any:
 
     if importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs Ray on this machine: pip install 'isoscope[ray]'")
-    if args.ray_retries < 0 or (args.ray_cpus or 1) <= 0 or (args.ray_gpus or 0) < 0:
+    if args.ray_retries < 0 or (args.ray_cpus is not None and args.ray_cpus <= 0) or (args.ray_gpus or 0) < 0:
         raise UsageError("--ray-retries must be 0 or more, --ray-cpus more than 0, --ray-gpus 0 or more")
     return RayOptions(args.ray, args.ray_gpus, args.ray_cpus, args.ray_retries, args.ray_shared_root)
 

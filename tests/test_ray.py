@@ -48,6 +48,8 @@ def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path, 
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()  # nothing written
     for args, says in (([str(folder), "--ray", "no-port-here"], "give the head node's address as HOST:PORT"),
                        ([str(folder), "--ray", "auto", "--ray-retries", "-1"], "--ray-retries must be 0 or more"),
+                       ([str(folder), "--ray", "auto", "--ray-cpus", "0"], "--ray-cpus more than 0"),
+                       ([str(folder), "--ray-gpus", "1"], "go with --ray ADDRESS"),
                        ([str(folder / "box.stl"), "--ray", "auto"], "--ray is for a folder of parts"),
                        ([str(folder), "--skip-done"], "--skip-done: point --outputDir at an earlier folder run")):
         assert train_main([*args, *TINY, "--outputDir", str(out)]) == 2
