@@ -232,7 +232,7 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool,
 
     try:
         if ray is not None:
-            _fit_on_ray(run, cfg, ray, on_part, len(nodes))
+            _fit_on_ray(run, cfg, ray, on_part, nodes)
         else:
             for group in run.groups():
                 run_dirs = [run.run_dir(p) for p in group]
@@ -256,7 +256,7 @@ def _connect(opts: Any) -> list[dict[str, Any]]:
         raise UsageError(str(exc)) from None
 
 
-def _fit_on_ray(run: Any, cfg: C.RunConfig, opts: Any, on_part: Callable[..., None], nodes: int) -> None:
+def _fit_on_ray(run: Any, cfg: C.RunConfig, opts: Any, on_part: Callable[..., None], nodes: list[Any]) -> None:
     import ray
 
     from isoscope.core.runs.cluster import ClusterError, RayFolderRun
@@ -267,7 +267,7 @@ def _fit_on_ray(run: Any, cfg: C.RunConfig, opts: Any, on_part: Callable[..., No
     except ClusterError as exc:
         ray.shutdown()
         raise UsageError(str(exc)) from None
-    say(f"Ray cluster at {opts.address}: {nodes} node(s); {len(run.todo)} part(s) in {len(run.groups())} group(s)")
+    say(driver.opening(nodes))
     try:
         driver.fit(run.groups(), on_part)
     finally:

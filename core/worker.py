@@ -1,7 +1,7 @@
 """The worker process: runs one job from the window, streams events back, then serves inspection requests.
 
 ``worker_main`` is the target of a worker process (forked from a fork server, or spawned; see
-:func:`isoscope.app.job_client.worker_context`). This module imports
+:mod:`isoscope.app.workers`). This module imports
 nothing heavy at import time, so the window can name it without importing torch.
 """
 
@@ -35,6 +35,11 @@ def window_alive() -> bool:
     worker was spawned or forked from the fork server (whose pid ``os.getppid()`` would give)."""
     parent = multiprocessing.parent_process()
     return parent is None or parent.is_alive()
+
+
+def waiting_commands(cmd_q: Any) -> list[Any]:
+    """The commands the window has sent, or Stop once the window has gone."""
+    return drain(cmd_q) if window_alive() else [ev.Stop()]
 
 
 def drain(q: Any) -> list[Any]:
@@ -115,7 +120,7 @@ def worker_main(parts: list[str], cfg_dict: dict, run_dirs: list[str], cmd_q: An
 
     def commands() -> list[Any]:
         sink.poll()
-        return drain(cmd_q) if window_alive() else [ev.Stop()]
+        return waiting_commands(cmd_q)
 
     def first(event: Any) -> None:
         (ended.append if isinstance(event, (ev.Finished, ev.Failed)) else sink)(event)
@@ -169,7 +174,7 @@ def cluster_main(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: An
 
     def stopped() -> bool:
         sink.poll()
-        commands = drain(cmd_q) if window_alive() else [ev.Stop()]
+        commands = waiting_commands(cmd_q)
         for cmd in commands:
             if not isinstance(cmd, ev.Stop):
                 sink(ev.Log("warning", f"{type(cmd).__name__}: a folder run on a cluster can only be stopped"))
@@ -197,7 +202,7 @@ def cluster_main(folder: str, root: str, cfg_dict: dict, address: str, cmd_q: An
         sink.flush()
         return 2
     try:
-        say(f"Ray cluster at {address}: {len(nodes)} node(s); {len(run.parts)} part(s) in {len(run.groups())} group(s)")
+        say(driver.opening(nodes))
         finished = driver.fit(run.groups(), on_part, stopped)
         status = "done" if finished else "stopped"
         sink(ev.Finished(status, {"status": status, "parts": len(summaries), "wall_s": time.perf_counter() - t0}))

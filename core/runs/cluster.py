@@ -204,6 +204,12 @@ class RayFolderRun:
         self.live: dict[tuple[int, int], dict[str, Any]] = {}  # the running attempts: facts, last Started
         self.followed: tuple[int, int] | None = None
 
+    def opening(self, nodes: list[dict[str, Any]]) -> str:
+        """The run's first line: the cluster, its nodes, the parts and groups to fit."""
+        todo = self.run.groups()
+        return (f"Ray cluster at {self.opts.address}: {len(nodes)} node(s); {sum(map(len, todo))} part(s) in "
+                f"{len(todo)} group(s)")  # fmt: skip
+
     def fit(self, groups: list[list[Path]], on_part: Callable[[Path, Path, dict[str, Any]], None],
             stopped: Callable[[], bool] = lambda: False) -> bool:  # fmt: skip
         """Fit every group; ``on_part(part, run_dir, summary)`` at each part's end. False when stopped
