@@ -100,3 +100,15 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  #
     assert not leaked_widgets, f"top-level widgets outlived the test: {leaked_widgets[:10]} ({len(leaked_widgets)})"
     assert not leaked_threads, f"threads outlived the test: {leaked_threads}"
     return result
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """One finished run of the sphere with the tiny preset on the CPU (network, mesh, metrics), made once for
+    the tests that only read it (export, the window's menus, slice readout, seed-style comparison)."""
+    from isoscope.core.cli import train_main
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert train_main([str(PARTS / "sphere.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out),
+                       "--quiet"]) == 0  # fmt: skip
+    return out
