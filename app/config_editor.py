@@ -26,6 +26,12 @@ from isoscope.core import config as C
 
 #: Fields the setup panel sets itself (preset picker, device picker).
 HIDDEN = ("preset", "device")
+#: Fields kept for the seed's command lines that change nothing here: shown, not editable.
+INERT = {"show_vis": "accepted for the seed's command lines and ignored: the window is the visualisation"}
+#: A tick box that shows on the dark rows whether ticked or not.
+CHECK_STYLE = ("QCheckBox::indicator { width: 13px; height: 13px; border: 1px solid #9aa0a6; border-radius: 2px;"
+               " background: #1b1e24; } QCheckBox::indicator:checked { background: #61afef; border-color: #61afef; }"
+               " QCheckBox::indicator:disabled { border-color: #5c6370; }")  # fmt: skip
 #: The "From" column's colour per source of a value.
 SOURCE_COLOURS = {"preset": "#7f848e", "command line": "#61afef", "edited": "#e5c07b", "run": "#98c379"}
 
@@ -70,6 +76,9 @@ class ConfigEditor(QTreeWidget):
             tip = f"{path}: {doc}" + (f"\n(command line: {flags})" if flags else "")
             item.setToolTip(0, tip)
             editor = self._make_editor(value, f.metadata.get("choices"))
+            if path in INERT:
+                editor.setEnabled(False)
+                tip += f"\n({INERT[path]})"
             editor.setToolTip(tip)
             self.setItemWidget(item, 1, editor)
             self._editors[path] = editor
@@ -111,6 +120,7 @@ class ConfigEditor(QTreeWidget):
             return w
         if isinstance(value, bool):
             w = QCheckBox()
+            w.setStyleSheet(CHECK_STYLE)
             w.toggled.connect(self.edited)
             return w
         if isinstance(value, int):

@@ -63,6 +63,7 @@ class FirstRunPanel(QFrame):
             " appear below as it trains."
         )
         steps.setWordWrap(True)
+        self.steps, self._steps_text = steps, steps.text()
         text.addWidget(title)
         text.addWidget(steps)
         row = QHBoxLayout()
@@ -95,11 +96,20 @@ class FirstRunPanel(QFrame):
         outer.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
 
 
+    def show_preset(self, preset: str) -> None:
+        """Step 2 names the preset the Preset box shows: keep it when it is smoke, else choose smoke."""
+        step = ("Keep the <i>smoke</i> preset" if preset == "smoke" else
+                f"Choose the <i>smoke</i> preset (the box shows <i>{preset}</i>)")  # fmt: skip
+        self.steps.setText(self._steps_text.format(preset=step + " for a first run: about 15 s on a CPU."))
+
+
 def attach_first_run(window: Any) -> FirstRunPanel:
     """Show the welcome strip above the monitor of a MainWindow until a part, run or job takes over."""
     panel = FirstRunPanel(window.runs_root, window)
     layout = window.centralWidget().layout()
     layout.insertWidget(1 if layout.indexOf(window.banner) == 0 else 0, panel)
+    panel.show_preset(window.setup.preset_box.currentText())
+    window.setup.preset_box.currentTextChanged.connect(panel.show_preset)
     panel.part_chosen.connect(window.setup.set_part)
     panel.open_requested.connect(window.setup._browse)
     window.setup.part_changed.connect(lambda _part: panel.hide())

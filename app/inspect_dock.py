@@ -38,7 +38,6 @@ class InspectorDock(QDockWidget):
                             (self.dataset, "Dataset")):  # fmt: skip
             self.tabs.addTab(panel, name)
         self.setWidget(self.tabs)
-        self.setMinimumWidth(430)
         c = window.client
         c.started.connect(self._on_started)
         c.slice_result.connect(self.slices.on_slice)
@@ -47,6 +46,7 @@ class InspectorDock(QDockWidget):
         window.setup.part_changed.connect(self._on_part_changed)
         self.dataset.open_requested.connect(self.open_part)
         self.tabs.currentChanged.connect(lambda _: self._error_due())
+        self.tabs.currentChanged.connect(lambda _: self.slices.show_plane(self.tabs.currentWidget() is self.slices))
         self.errors.colour_btn.toggled.connect(lambda _: self._error_due())
         self._error_stale = False  # a new fit arrived while the Fit error tab was not shown
         QTimer.singleShot(250, self._late_setup)  # after the first paint and the window's own viewport build

@@ -154,6 +154,11 @@ class JobClient(QObject):
         self._spawn(cluster_process, (str(folder), str(root), to_dict(cfg), address), [Path(root)])
         self._set_state(JobState.STARTING)
 
+    def run_task(self, target: Any, args: tuple, run_dir: str | Path) -> None:
+        """Spawn a worker running ``target(*args, cmd_q, evt_q)`` about ``run_dir``; it ends with Finished or Failed."""
+        self._spawn(target, args, [Path(run_dir)])
+        self._set_state(JobState.STARTING)
+
     def _spawn(self, target: Any, args: tuple, run_dirs: list[Path]) -> None:
         """A fresh worker process running ``target(*args, cmd_q, evt_q)``; the previous one is retired."""
         self._retire_current()

@@ -12,14 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QStyle
 
 from isoscope.app.devices import memory_problem
 from isoscope.app.job_client import JobState
 from isoscope.app.run_views import can_continue
+from isoscope.app.seed_compare import comparable
 from isoscope.core import events as ev
 from isoscope.core.config import ConfigError
 from isoscope.core.runs.folder import FolderRun
 from isoscope.core.runs.rundir import SUMMARY, new_run_dir, write_json_atomic
+
+PLAY, PAUSE = QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_MediaPause
+MESHES = ("mesh.stl", "mesh.ply")
 
 
 class JobControlMixin:
@@ -89,6 +94,7 @@ class JobControlMixin:
         names = ", ".join(self._folder_run.name(p) if self._folder_run else p.name for p in group)
         self.append_log("info", f"starting {names} with preset {self._cfg.preset} on {self._cfg.device}")
         self._pending = dict(zip(map(str, run_dirs), map(str, group), strict=True))
+        self.shown_run = run_dirs[0]
         self.client.start(group, self._cfg, run_dirs)
         self.pacer.job_device(self._cfg.device)
         return True
@@ -100,6 +106,7 @@ class JobControlMixin:
         self.no_answer = "a folder run on a cluster answers no requests"
         self._reset_views(None)
         self._pending = {}
+        self.shown_run = None
         self.client.start_cluster(run.folder, run.root, self._cfg, self._cluster)
         self.pacer.job_device(self._cfg.device)
         return True
@@ -141,14 +148,29 @@ class JobControlMixin:
         active = state in JobState.ACTIVE
         self.act_start.setEnabled(not active)
         self.act_pause.setEnabled(state in (JobState.RUNNING, JobState.PAUSED) and not self._cluster)
-        self.act_pause.setText("▶ Resume" if state == JobState.PAUSED else "⏸ Pause")
-        if state == JobState.PAUSED:
+        paused = state == JobState.PAUSED
+        self.act_pause.setText("Resume" if paused else "Pause")
+        self.act_pause.setIcon(self.style().standardIcon(PLAY if paused else PAUSE))
+        if paused:
             self.plots.pause_gap()
         self.act_stop.setEnabled(active or self.client.pid is not None)
         self.act_profile.setEnabled((state == JobState.RUNNING and not self._cluster) or self.following_script)
         run_dir = self.client.run_dir
         self.act_continue.setEnabled(state == JobState.FINISHED and run_dir is not None and can_continue(run_dir))
+        self.act_recon.setEnabled(state in (JobState.RUNNING, JobState.PAUSED, JobState.FINISHED))
+        self._update_file_actions(active)
         self._set_status(state=state)
+
+    def _update_file_actions(self, active: bool) -> None:
+        """Exports need a run shown; the seed-style comparison a finished SDF run and no job running."""
+        shown = getattr(self, "shown_run", None)
+        if not hasattr(self, "act_export"):  # the menus are built after the first state is shown
+            return
+        self.act_export.setEnabled(shown is not None and (shown / "metrics.jsonl").is_file())
+        self.act_export_mesh.setEnabled(shown is not None and any((shown / n).is_file() for n in MESHES))
+        self.act_compare.setEnabled(not active and not self.seed_compare.busy and comparable(shown))
+        for a in (self.act_open, self.act_open_folder, self.act_open_run):
+            a.setEnabled(not active)
 
     def _on_crashed(self, message: str, details: str) -> None:
         self.show_message("error", f"{message}; the curves so far are kept. Last log lines are in the log pane.")

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -26,11 +26,13 @@ from isoscope.app.images_panel import ImagesPanel
 from isoscope.app.inspect_dock import install_inspector
 from isoscope.app.job_client import JobClient, JobState
 from isoscope.app.job_control import JobControlMixin
+from isoscope.app.menus import build_menus, build_toolbar
 from isoscope.app.pacing import FramePacer
 from isoscope.app.panes import Banner, LogPane, ProfileTable
 from isoscope.app.plots import PlotsPanel, format_eta
 from isoscope.app.run_views import RunViewsMixin
 from isoscope.app.runs_panel import RunsPanel
+from isoscope.app.seed_compare import SeedComparePanel
 from isoscope.app.settings import Settings
 from isoscope.app.setup_panel import SetupPanel
 from isoscope.app.splat_panel import SplatPanel
@@ -49,7 +51,6 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         super().__init__()
         self.setWindowTitle("isoscope")
         self.setAcceptDrops(True)
-        self.resize(1560, 940)
         self.settings = Settings()
         self.runs_root = Path(runs_root) if runs_root else default_root()
         self.client = JobClient(self)
@@ -65,15 +66,18 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self._follower: RunFollower | None = None
         self._follow_job: str | None = None  # the followed run's job ("script" takes Profile requests)
         self.opened_state: str | None = None
-        self._build_toolbar()
-        self._build_docks()
+        self.shown_run: Path | None = None  # the run directory whose curves are shown (exports take it)
         self._build_centre()
+        build_toolbar(self)
+        self._build_docks()
         self._build_status()
         self._connect()
         install_inspector(self)  # the Inspector dock: findings, slices, probes, fit error, dataset table
         self._restore()
         self.pacer = FramePacer(self)
-        self.pacer.add_menu()
+        self.seed_compare = SeedComparePanel(self)
+        self.add_panel("Seed-style", self.seed_compare)
+        build_menus(self)
         self._follow_timer = QTimer(self)  # follows a run that another process writes
         self._follow_timer.timeout.connect(self._follow)
         self._update_actions(JobState.IDLE)
@@ -83,37 +87,6 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
             self.ensure_viewport()
 
     # ------------------------------------------------------------------ layout
-    def _build_toolbar(self) -> None:
-        tb = self.addToolBar("Run")
-        tb.setObjectName("run_toolbar")
-        self.act_open = tb.addAction("Open part…", lambda: self.setup._browse())
-        self.act_start = tb.addAction("▶ Start", self.start)
-        self.act_pause = tb.addAction("⏸ Pause", self.toggle_pause)
-        self.act_stop = tb.addAction("■ Stop", self.stop_job)
-        tb.addSeparator()
-        self.act_recon = tb.addAction("Reconstruct now", self.reconstruct_now)
-        self.act_continue = tb.addAction("Continue training", self.continue_training)
-        self.act_continue.setToolTip("Train the finished run shown further into a new run: its settings, network "
-                                     "and optimiser, a fresh draw of points")  # fmt: skip
-        self.recon_res = QSpinBox()
-        self.recon_res.setRange(16, 1024)
-        self.recon_res.setSingleStep(16)
-        self.recon_res.setValue(128)
-        self.recon_res.setToolTip("Marching-cubes resolution for Reconstruct now")
-        tb.addWidget(self.recon_res)
-        tb.addSeparator()
-        self.act_profile = tb.addAction("Profile", self.profile_steps)
-        self.profile_n = QSpinBox()
-        self.profile_n.setRange(1, 10_000)
-        self.profile_n.setValue(20)
-        self.profile_n.setToolTip(
-            "Steps to capture with torch.profiler (of the running job, or of a run being "
-            "written that you opened: from its next step)"
-        )
-        tb.addWidget(self.profile_n)
-        self.act_start.setToolTip("Start a fresh worker for the chosen part, preset and device")
-        self.act_stop.setToolTip("Stop cooperatively (save, reconstruct); force after a grace period")
-
     def _build_docks(self) -> None:
         self.setup = SetupPanel()
         self.runs = RunsPanel(self.runs_root)
@@ -123,7 +96,6 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         left = QDockWidget("Job", self)
         left.setObjectName("job_dock")
         left.setWidget(self.left_tabs)
-        left.setMinimumWidth(360)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
         self.log_view = LogPane()
         bottom = QDockWidget("Log", self)
@@ -195,10 +167,20 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self.runs.open_requested.connect(self.open_run)
         self.runs.overlay_requested.connect(self.overlay_run)
 
+    def screen_key(self) -> str:
+        """The available size of the window's screen ("1366x768"): the layout is remembered per size."""
+        g = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        return f"{g.width()}x{g.height()}"
+
     def _restore(self) -> None:
-        geometry, state = self.settings.window_state()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        """The layout last used on a screen of this size, else one that fits it (a laptop's included)."""
+        geometry, state = self.settings.window_state(self.screen_key())
+        if geometry is None or not self.restoreGeometry(geometry):
+            g = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+            self.resize(min(1560, g.width()), min(940, g.height()))
+            side = max(250, min(380, (g.width() - 700) // 2))
+            docks = [self.findChild(QDockWidget, name) for name in ("job_dock", "inspector_dock")]
+            self.resizeDocks(docks, [side - 30, side], Qt.Orientation.Horizontal)
         if state is not None:
             self.restoreState(state)
         self.setup.set_recent(self.settings.recent_files())
@@ -315,7 +297,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
 
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.save_window(self.screen_key(), self.saveGeometry(), self.saveState())
         self.shutdown()
         super().closeEvent(event)
 
@@ -324,6 +306,7 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         self.closed = True
         self._follow_timer.stop()
         self.client.shutdown(timeout=3.0)
+        self.seed_compare.shutdown()
         self.pacer.stop()
         self.inspector_dock.shutdown()
         if self.viewport is not None:

@@ -205,9 +205,9 @@ class FramePacer(QObject):
             self._ungate_timer.start(int(INTERACTION_LIVE_S * 1000))
         return False
 
-    def add_menu(self) -> None:
+    def add_menu(self, view: Any) -> None:
         """View ▸ Redraw while training on the CPU: the choices of ``CPU_FRAME_CHOICES``."""
-        menu = self.window.menuBar().addMenu("&View").addMenu("Redraw while training on the CPU")
+        menu = view.addMenu("Redraw while training on the CPU")
         menu.setToolTipsVisible(True)
         group = QActionGroup(menu)
         for ms, label in CPU_FRAME_CHOICES.items():

@@ -13,68 +13,26 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from isoscope.app.plot_style import (  # noqa: F401 - PHASE_COLOURS, LogAxis: the plots' names, re-exported
+    LIVE_WINDOW,
+    OVERLAY_COLOURS,
+    PHASE_COLOURS,
+    LogAxis,
+    _plot,
+    coloured,
+    compact,
+    format_eta,
+    ordered,
+    percent,
+    phase_colour,
+    rate_unit,
+    side_legend,
+)
 from isoscope.core import events as ev
-from isoscope.core.phases import PHASE_ORDER
 from isoscope.core.resources import describe
-
-PHASES = PHASE_ORDER  # report order
-PHASE_COLOURS = {
-    "load": "#8c8c8c", "sample": "#e6a23c", "cache": "#b07aa1", "batch": "#76b7b2",
-    "step": "#86bcb6", "forward": "#4e79a7", "backward": "#f28e2b", "optimizer": "#59a14f",
-    "validation": "#edc948", "reconstruct": "#e15759", "metrics": "#9c755f", "render": "#ff9da7",
-    "write": "#bab0ac", "groundtruth": "#d37295", "init": "#a0cbe8", "project": "#8cd17d",
-    "composite": "#2f6fb0", "densify": "#ffbe7d", "evaluate": "#b6992d", "data": "#17becf", "other": "#5c6370",
-}  # fmt: skip
-_PALETTE = tuple(PHASE_COLOURS.values())  # other phases get one of these
-OVERLAY_COLOURS = ("#c678dd", "#56b6c2", "#98c379", "#e5c07b")
-LIVE_WINDOW = 20  # live PhaseTimes records (about 10 s at 2 per second) in the rolling share
-
-
-def phase_colour(name: str) -> str:
-    if name in PHASE_COLOURS:
-        return PHASE_COLOURS[name]
-    return _PALETTE[hash(name) % len(_PALETTE)]
-
-
-def ordered(names: Any) -> list[str]:
-    names = set(names)
-    return [p for p in PHASES if p in names] + sorted(names - set(PHASES))
-
-
-class LogAxis(pg.AxisItem):
-    """A log-scale axis that labels 1, 2 and 5 times each power of ten only: pyqtgraph labels every minor
-    tick it has room for in total, and in a short plot 0.06, 0.07, 0.08 and 0.09 run into each other."""
-
-    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        strings = super().logTickStrings(values, scale, spacing)
-        mantissa = [round(10 ** (float(v) % 1.0), 3) for v in values]
-        return [s if m in (1.0, 2.0, 5.0, 10.0) else "" for s, m in zip(strings, mantissa, strict=True)]
-
-
-def rate_unit(job: str) -> str:
-    """What a job's throughput counts: training points for an SDF fit, rendered views for Gaussians, steps
-    for a script's run."""
-    return {"splat": "views", "script": "steps"}.get(job, "samples")
-
-
-def _plot(title: str, left: str, bottom: str, log_y: bool = False) -> pg.PlotWidget:
-    axes = {"left": LogAxis("left")} if log_y else None
-    w = pg.PlotWidget(background="#1e2127", axisItems=axes)
-    w.setTitle(title, color="#d7dae0", size="10pt")
-    font = QFont()
-    font.setPointSize(8)
-    for name, label in (("left", left), ("bottom", bottom)):
-        axis = w.getPlotItem().getAxis(name)
-        axis.setLabel(label, color="#abb2bf")
-        axis.setTickFont(font)
-        axis.setTextPen("#abb2bf")
-        axis.setPen("#5c6370")
-        axis.enableAutoSIPrefix(False)
-    w.setMinimumSize(220, 150)
-    return w
 
 
 class PlotsPanel(QWidget):
@@ -87,23 +45,23 @@ class PlotsPanel(QWidget):
         grid.setSpacing(4)
         self.loss_plot = _plot("Loss", "loss (log)", "step", log_y=True)
         self.loss_plot.setLogMode(y=True)
-        self.loss_legend = self.loss_plot.addLegend(offset=(10, -10), labelTextColor="#d7dae0")
+        self.loss_legend = side_legend(self.loss_plot)
         self.train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#61afef", width=2))
         self.val_curve = self.loss_plot.plot(name="validation", pen=pg.mkPen("#e5a845", width=2), symbol="o",
                                              symbolSize=6, symbolBrush="#e5a845", symbolPen=None)  # fmt: skip
         for c in (self.train_curve, self.val_curve):
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)
-        self.epoch_plot = _plot("Time per epoch by phase", "seconds", "epoch")
-        self.epoch_legend = self.epoch_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
-        self.epoch_legend.setLabelTextSize("7pt")
+        self.epoch_plot = _plot("Epoch time by phase", "seconds", "epoch")
+        self.epoch_plot.setToolTip("The phases' colours are those of the Phase share plot beside, which names them")
         self.share_plot = _plot("Phase share (live)", "", "% of wall time")
         self.share_plot.getPlotItem().invertY(True)
         self.rate_plot = _plot("Throughput", "samples/s", "step")
         self.rate_curve = self.rate_plot.plot(pen=pg.mkPen("#98c379", width=2))
         self.res_plot = _plot("Resources", "%", "time (s)")
         self.res_plot.getPlotItem().getAxis("left").setTicks([[(v, str(v)) for v in (0, 25, 50, 75, 100)]])
-        self.res_plot.addLegend(offset=(5, 2), labelTextColor="#d7dae0", colCount=2)
+        res_label = coloured(("util", "#61afef"), ("memory", "#e06c75")) + " %"  # names in colour, no legend
+        self.res_plot.getPlotItem().getAxis("left").setLabel(res_label)
         self.util_curve = self.res_plot.plot(name="util", pen=pg.mkPen("#61afef", width=2))
         self.mem_curve = self.res_plot.plot(name="memory", pen=pg.mkPen("#e06c75", width=2))
         grid.addWidget(self.loss_plot, 0, 0, 1, 2)
@@ -142,9 +100,12 @@ class PlotsPanel(QWidget):
         for plot in (self.loss_plot, self.epoch_plot, self.share_plot, self.rate_plot, self.res_plot):
             plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # nothing of the last run's axes
             plot.enableAutoRange()  # the axes fit the next run's data
-        self.res_plot.setYRange(0, 150, padding=0)  # percentages; the top above 100% is the legend's
+        self.res_plot.setYRange(0, 105, padding=0)  # percentages
         self.share_plot.setXRange(0, 100)
         self.updates = 0
+        self._set_title(self.rate_plot, "Throughput")
+        self._set_title(self.res_plot, "Resources")
+        self._show_empty()
 
     def handle(self, event: Any) -> None:
         """Take one event (live or replayed); unknown kinds are ignored."""
@@ -249,7 +210,7 @@ class PlotsPanel(QWidget):
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float), connect="finite")
             if self.final_rate:
-                self._set_title(self.rate_plot, f"Throughput {compact(self.final_rate)} {self.unit}/s")
+                self._set_title(self.rate_plot, f"{compact(self.final_rate)} {self.unit}/s overall")
             elif self.rate[1] and np.isfinite(self.rate[1][-1]) and time.monotonic() - self._rate_title_t > 0.5:
                 # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
@@ -260,7 +221,16 @@ class PlotsPanel(QWidget):
             self.util_curve.setData(t, u)
             self.mem_curve.setData(t, m)
             self._set_title(self.res_plot, self.res_title)
+        self._show_empty()
         self.updates += 1
+
+    def _show_empty(self) -> None:
+        """Axes only on the plots that have something to show (an idle plot is its title alone)."""
+        self.loss_plot.set_empty(not (self.train[0] or self.val[0] or self._overlays))
+        self.epoch_plot.set_empty(not self.epochs)
+        self.share_plot.set_empty(not (self.share_data()[1] or self.overlay_shares))
+        self.rate_plot.set_empty(not self.rate[0])
+        self.res_plot.set_empty(not self.resources[0])
 
     def _draw_loss(self, dirty: set[str]) -> None:
         """The loss axis (log, or linear once a loss reaches 0 or below), the curves and their legend."""
@@ -283,18 +253,16 @@ class PlotsPanel(QWidget):
                 self.loss_legend.removeItem(self.val_curve)
 
     def _draw_epochs(self) -> None:
-        """Stacked bars per phase; the bar items and the legend are rebuilt only when the phases change."""
+        """Stacked bars per phase; the bar items are rebuilt only when the phases change."""
         epochs = sorted(self.epochs)
         names = ordered(n for s in self.epochs.values() for n, v in s.items() if v > 0)
         if names != list(self._epoch_bars):
             for item in self._epoch_bars.values():
                 self.epoch_plot.removeItem(item)
             self._epoch_bars.clear()
-            self.epoch_legend.clear()
             for name in names:
                 bar = pg.BarGraphItem(x=[], height=[], width=0.7, brush=phase_colour(name), pen=None)
                 self.epoch_plot.addItem(bar)
-                self.epoch_legend.addItem(bar, name)
                 self._epoch_bars[name] = bar
         if not epochs:
             return
@@ -304,8 +272,7 @@ class PlotsPanel(QWidget):
             bar.setOpts(x=epochs, y0=base, height=h, width=0.7)
             base = base + h
         self.epoch_plot.setXRange(min(epochs) - 0.6, max(epochs) + 0.6, padding=0)
-        rows = (len(names) + 1) // 2  # leave the top of the plot to the legend (two columns)
-        self.epoch_plot.setYRange(0, float(base.max()) * (1.15 + 0.22 * rows) or 1.0, padding=0)
+        self.epoch_plot.setYRange(0, float(base.max()) * 1.05 or 1.0, padding=0)
         step = max(1, -(-len(epochs) // 7))  # at most 7 labels: wider numbers would run together
         ticks = [(float(e), str(e)) for e in epochs[::step]]
         self.epoch_plot.getPlotItem().getAxis("bottom").setTicks([ticks])
@@ -332,7 +299,7 @@ class PlotsPanel(QWidget):
                 label = f"{w:.1f}%" if w > 0 else ""
                 if label != item.toPlainText():  # a label's text is laid out anew on each change
                     item.setText(label)
-                    inside = w > 75.0  # a long bar holds its label at its end, inside the plot
+                    inside = w > 50.0  # a long bar holds its label at its end, inside the plot
                     item.setAnchor((1, 0.5) if inside else (0, 0.5))
                     item.setPos(w - 1.0 if inside else w + 1.0, y + offset)
 
@@ -362,30 +329,4 @@ class PlotsPanel(QWidget):
     def _set_title(self, plot: pg.PlotWidget, title: str) -> None:
         if self._titles.get(id(plot)) != title:
             self._titles[id(plot)] = title
-            plot.setTitle(title, color="#d7dae0", size="10pt")
-
-
-def percent(records: Any) -> dict[str, float]:
-    """Each phase's share in percent of the seconds of all ``records`` ({phase: seconds} each), in order."""
-    seconds: dict[str, float] = {}
-    for rec in records:
-        for k, v in rec.items():
-            seconds[k] = seconds.get(k, 0.0) + float(v or 0.0)
-    total = sum(seconds.values())
-    return {k: 100.0 * seconds[k] / total for k in ordered(seconds) if seconds[k] > 0} if total > 0 else {}
-
-
-def compact(n: float) -> str:
-    """A rate short enough for a narrow plot title: 950, 12.3k, 111k, 6.02M."""
-    if n >= 1e6:
-        return f"{n / 1e6:.3g}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.3g}k"
-    return f"{n:.0f}"
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "-"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+            plot.show_title(title)

@@ -44,6 +44,7 @@ class RunViewsMixin:
         self._stop_following()
         self.clear_banner()
         self._reset_views(run.part)
+        self.shown_run = Path(run.path)
         status = run.status
         self.append_log("info", f"opened run {run.path} ({status})")  # before what its records say
         meshes = [e for e in run.events if isinstance(e, ev.Artifact) and e.kind == "mesh"]

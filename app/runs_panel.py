@@ -1,9 +1,8 @@
-"""Past runs: the list of run directories under a root, open one, overlay another, export metrics as CSV."""
+"""Past runs: the list of run directories under a root, open one, overlay another, export its series as CSV
+(the rows of ``isoscope-export``)."""
 
 from __future__ import annotations
 
-import csv
-import os
 import time
 from pathlib import Path
 
@@ -19,23 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from isoscope.core import events as ev
-from isoscope.core.runs.follow import list_runs, read_run
-
-
-def export_metrics_csv(run_dir: str | os.PathLike, out: str | os.PathLike) -> int:
-    """Write every Metrics record of a run as one CSV row (step, epoch, then each metric); returns rows."""
-    run = read_run(run_dir)
-    rows = [e for e in run.events if isinstance(e, ev.Metrics)]
-    keys: list[str] = []
-    for e in rows:
-        keys.extend(k for k in e.values if k not in keys)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["step", "epoch", *keys])
-        for e in rows:
-            w.writerow([e.step, e.epoch, *("" if e.values.get(k) is None else e.values[k] for k in keys)])
-    return len(rows)
+from isoscope.core.export import ExportError, export_run
+from isoscope.core.runs.follow import list_runs
 
 
 class RunsPanel(QWidget):
@@ -69,11 +53,13 @@ class RunsPanel(QWidget):
         self.overlay_btn = QPushButton("Overlay")
         self.overlay_btn.setToolTip("Draw this run's loss curves over the current ones")
         self.export_btn = QPushButton("CSV…")
-        self.export_btn.setToolTip("Export this run's metrics as CSV")
+        self.export_btn.setToolTip("Export every series of this run as CSV (as isoscope-export)")
         self.refresh_btn = QPushButton("Refresh")
         self.root_btn = QPushButton("Folder…")
         self.root_btn.setToolTip("Choose the folder that holds run directories")
         for b in (self.open_btn, self.overlay_btn, self.export_btn, self.refresh_btn, self.root_btn):
+            b.setMinimumWidth(0)
+            b.setStyleSheet("padding: 3px 6px")  # five buttons in a narrow dock
             buttons.addWidget(b)
         layout.addWidget(self.root_label)
         layout.addWidget(self.tree, 1)
@@ -123,9 +109,9 @@ class RunsPanel(QWidget):
         out, _ = QFileDialog.getSaveFileName(self, "Export metrics", str(Path(path) / "metrics.csv"), "CSV (*.csv)")
         if out:
             try:
-                n = export_metrics_csv(path, out)
-                self.message.emit("info", f"wrote {n} metric rows to {out}")
-            except (OSError, FileNotFoundError) as exc:
+                n = export_run(path, csv_path=out)
+                self.message.emit("info", f"wrote {n} rows to {out}")
+            except (OSError, ExportError) as exc:
                 self.message.emit("error", f"cannot export: {exc}")
 
     def _choose_root(self) -> None:

@@ -1,5 +1,5 @@
-"""Settings remembered between sessions (QSettings): window layout, recent files, last preset and device,
-and how often the window redraws while a job trains on the CPU.
+"""Settings remembered between sessions (QSettings): window layout (per screen size), recent files, last preset
+and device, and how often the window redraws while a job trains on the CPU.
 
 The organisation and application names are fixed here; tests point QSettings at a temporary folder with
 ``QSettings.setPath`` (IniFormat) before the window is built.
@@ -63,10 +63,11 @@ class Settings:
     def set_cpu_frame_ms(self, ms: int) -> None:
         self.qs.setValue("cpu_frame_ms", int(ms))
 
-    def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
-        return self._get("geometry"), self._get("state")
+    def window_state(self, screen: str) -> tuple[QByteArray | None, QByteArray | None]:
+        """The window's geometry and dock layout last used on a screen of this size ("1366x768")."""
+        return self._get(f"layout/{screen}/geometry"), self._get(f"layout/{screen}/state")
 
-    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
-        self.qs.setValue("geometry", geometry)
-        self.qs.setValue("state", state)
+    def save_window(self, screen: str, geometry: QByteArray, state: QByteArray) -> None:
+        self.qs.setValue(f"layout/{screen}/geometry", geometry)
+        self.qs.setValue(f"layout/{screen}/state", state)
         self.qs.sync()

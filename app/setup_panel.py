@@ -64,10 +64,11 @@ class SetupPanel(QWidget):
         self.recent_btn.setMenu(self.recent_menu)
         self.folder_btn = QPushButton("Folder…")
         self.folder_btn.setToolTip("Fit every STL part in a folder, one after another")
-        row.addWidget(self.part_edit, 1)
         for w in (self.browse_btn, self.recent_btn, self.folder_btn):
             row.addWidget(w)
-        form.addRow("Part", row)
+        row.addStretch(1)
+        form.addRow("Part", self.part_edit)  # the buttons below it: the panel fits a narrow dock
+        form.addRow("", row)
         self.part_info = QLabel("")
         self.part_info.setStyleSheet("color: #9aa0a6")
         self.part_info.setWordWrap(True)

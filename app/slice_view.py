@@ -3,7 +3,9 @@
 :class:`SlicePanel` drives an axis-aligned plane (axis + slider over the part's box, in original units),
 draws it in the viewport, and asks the worker for a SliceRequest (debounced while the slider moves);
 the SliceResult shows as two images with one diverging colour map and their zero contours: predicted
-(left) and true (right). :class:`FitErrorPanel` colours the part by its distance to the fitted mesh (the
+(left) and true (right), in the plane's proportions, panned and zoomed together. Hovering over either
+reads the true and predicted SDF and their difference there; two clicks measure a distance on the plane.
+:class:`FitErrorPanel` colours the part by its distance to the fitted mesh (the
 viewport already colours the fit by its distance to the part) and plots both distance histograms.
 """
 
@@ -16,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget
 
+from isoscope.app.plot_style import side_legend
 from isoscope.core import events as ev
 
 AXES = ("x", "y", "z")
@@ -60,21 +63,36 @@ class SlicePanel(QWidget):
         layout.addWidget(self.status)
         self.view = pg.GraphicsLayoutWidget()
         self.cmap = _diverging()
-        self.images, self.contours, self.plots = [], [], []
+        self.images, self.contours, self.plots, self.marks = [], [], [], []
         for col, title in enumerate(("predicted SDF", "true SDF")):
             plot = self.view.addPlot(row=0, col=col, title=title)
-            plot.setAspectLocked(True)
+            plot.setAspectLocked(True)  # the plane's true proportions
             img = pg.ImageItem()
             img.setColorMap(self.cmap)
             iso = pg.IsocurveItem(level=0.0, pen=pg.mkPen("#111111", width=2))
             iso.setParentItem(img)
             plot.addItem(img)
+            mark = pg.PlotDataItem([], [], pen=pg.mkPen("#ffd60a", width=2), symbol="+", symbolSize=12,
+                                   symbolPen=pg.mkPen("#ffd60a", width=2))  # fmt: skip
+            plot.addItem(mark)
             self.plots.append(plot)
             self.images.append(img)
             self.contours.append(iso)
+            self.marks.append(mark)
+        self.plots[1].setXLink(self.plots[0])  # one pan or zoom moves both
+        self.plots[1].setYLink(self.plots[0])
         self.bar = pg.ColorBarItem(colorMap=self.cmap, interactive=False, width=12)
-        self.bar.setImageItem(self.images, insert_in=self.plots[1])
+        self.bar.setImageItem(self.images)
+        self.view.addItem(self.bar, row=0, col=2)  # its own column: both images the same size
         layout.addWidget(self.view, 1)
+        self.readout = QLabel("Hover over a slice to read its values; click two points to measure between them.")
+        self.readout.setStyleSheet("font-family: monospace")
+        self.readout.setWordWrap(True)
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.readout)
+        self.clicks: list[tuple[float, float]] = []
+        self.view.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.view.scene().sigMouseClicked.connect(self._mouse_clicked)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(120)
@@ -149,6 +167,9 @@ class SlicePanel(QWidget):
             img.setRect(u0, v0, u1 - u0, v1 - v0)
             iso.setData(data.T)
         self.bar.setLevels((-lim, lim))
+        self.plots[0].setRange(xRange=(u0, u1), yRange=(v0, v1), padding=0.02)  # the plane fills the panel
+        self.clicks = []
+        self._draw_marks()
         u_ax, v_ax = [AXES[a] for a in range(3) if a != s.axis]
         for plot in self.plots:
             plot.setLabel("bottom", u_ax)
@@ -158,6 +179,71 @@ class SlicePanel(QWidget):
         self.status.setText(f"{AXES[s.axis]} = {s.offset:.4g}: mean |error| {err.mean():.3g}, max {err.max():.3g} "
                             f"(original units); inside/outside disagree on {100 * sign:.1f}% of the plane")  # fmt: skip
         self.slice_shown.emit(s)
+
+    def show_plane(self, on: bool) -> None:
+        """Show the plane in the viewport only while the Slice tab is shown."""
+        if self.plane_actor is not None and bool(self.plane_actor.GetVisibility()) != on:
+            self.plane_actor.SetVisibility(on)
+            self._viewport().render()
+
+    # ------------------------------------------------------------------ readout and measuring
+    def _plane_point(self, scene_pos: Any) -> tuple[float, float] | None:
+        """The plane coordinates (u, v) under a scene position over either image, or None."""
+        for plot in self.plots:
+            if plot.sceneBoundingRect().contains(scene_pos):
+                p = plot.vb.mapSceneToView(scene_pos)
+                return float(p.x()), float(p.y())
+        return None
+
+    def values_at(self, u: float, v: float) -> tuple[float, float] | None:
+        """(true, predicted) signed distance of the slice's sample under (u, v), or None outside it."""
+        s = self.last
+        if s is None:
+            return None
+        u0, u1, v0, v1 = s.extent
+        truth = np.asarray(s.truth)
+        n_v, n_u = truth.shape
+        iu, iv = int((u - u0) / (u1 - u0) * n_u), int((v - v0) / (v1 - v0) * n_v)
+        if not (0 <= iu < n_u and 0 <= iv < n_v):
+            return None
+        return float(truth[iv, iu]), float(np.asarray(s.predicted)[iv, iu])
+
+    def hover_at(self, u: float, v: float) -> str:
+        """Show the values under (u, v) in the readout, as hovering there does; the readout's text."""
+        got = self.values_at(u, v)
+        names = [AXES[a] for a in range(3) if a != (self.last.axis if self.last else self.axis)]
+        where = f"{names[0]} {u:.4g}, {names[1]} {v:.4g}"
+        if got is None:
+            text = f"{where}: outside the slice"
+        else:
+            t, p = got
+            text = f"{where}: true SDF {t:+.4g}, predicted {p:+.4g}, error {p - t:+.4g} (original units)"
+        if len(self.clicks) == 2:
+            (a, b), (c, d) = self.clicks
+            text += f"\ndistance {float(np.hypot(c - a, d - b)):.4g} between the two clicked points"
+        self.readout.setText(text)
+        return text
+
+    def click_at(self, u: float, v: float) -> None:
+        """A click on the slice at (u, v): the first and second mark a distance, a third starts again."""
+        self.clicks = (self.clicks if len(self.clicks) < 2 else []) + [(u, v)]
+        self._draw_marks()
+        self.hover_at(u, v)
+
+    def _draw_marks(self) -> None:
+        xs, ys = ([c[0] for c in self.clicks], [c[1] for c in self.clicks])
+        for mark in self.marks:
+            mark.setData(xs, ys)
+
+    def _mouse_moved(self, pos: Any) -> None:
+        p = self._plane_point(pos)
+        if p is not None and self.last is not None:
+            self.hover_at(*p)
+
+    def _mouse_clicked(self, event: Any) -> None:
+        p = self._plane_point(event.scenePos())
+        if p is not None and self.last is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.click_at(*p)
 
 
 class FitErrorPanel(QWidget):
@@ -179,7 +265,7 @@ class FitErrorPanel(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.summary)
         self.plot = pg.PlotWidget(title="distance histogram (original units)")
-        self.plot.addLegend()
+        side_legend(self.plot)  # beside the histograms, never over them
         self.plot.setLabel("bottom", "distance")
         self.plot.setLabel("left", "share of samples")
         self.curves = {
@@ -223,6 +309,8 @@ class FitErrorPanel(QWidget):
         if self.part_actor is not None:
             vp.plotter.remove_actor(self.part_actor, render=False)
             self.part_actor = None
+        if "distance to fit" in vp.plotter.scalar_bars.keys():  # its colour bar goes with it
+            vp.plotter.remove_scalar_bar("distance to fit", render=False)
         truth = vp.actors.get("truth")
         if on and vp.truth is not None and (self.distances or self.update_error()):
             mesh = vp.truth.copy()
@@ -231,7 +319,8 @@ class FitErrorPanel(QWidget):
             self.part_actor = vp.plotter.add_mesh(
                 mesh, scalars="distance to fit", cmap="viridis", clim=(0, hi), name="part_error", render=False,
                 scalar_bar_args={"title": "distance to fit", "color": "#d7dae0", "fmt": "%.2g", "vertical": True,
-                                 "position_x": 0.9, "position_y": 0.25, "height": 0.5, "width": 0.05},
+                                 "position_x": 0.80, "position_y": 0.2, "height": 0.55, "width": 0.14,
+                                 "title_font_size": 12, "label_font_size": 11},  # its title inside the view
             )  # fmt: skip
             self.part_actor._isoscope_surface = True  # pickable like the part it stands for
             if truth is not None:

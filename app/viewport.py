@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 from vtkmodules.vtkCommonDataModel import vtkPlane
 from vtkmodules.vtkIOPLY import vtkPLYReader
@@ -104,6 +104,7 @@ class Viewport(QWidget):
         self.clip_slider.setValue(50)
         self.info = QLabel("")
         self.info.setStyleSheet("color: #9aa0a6")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         for w in (QLabel("Show"), self.mode_box, self.points_box, self.clip_box, self.axis_box):
             row.addWidget(w)
         row.addWidget(self.clip_slider, 1)

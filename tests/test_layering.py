@@ -13,7 +13,7 @@ GUI = ("PySide6", "pyqtgraph", "pyvista", "pyvistaqt", "isoscope.app", "shiboken
 HEAVY = ("torch", "warp", "pytorch3d", "ray")  # ray: only a folder run on a cluster imports it
 # Torch-free by folder (mesh/, runs/) and these modules beside them: what the window process may import.
 TORCH_FREE_FOLDERS = ("mesh", "runs")
-TORCH_FREE = ("config", "events", "phases", "failure", "machine", "console", "worker", "cli")
+TORCH_FREE = ("config", "events", "phases", "failure", "machine", "console", "worker", "cli", "export", "seed_compare")
 
 
 def module_name(path: Path) -> str:
