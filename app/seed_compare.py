@@ -84,15 +84,16 @@ class SeedComparePanel(QWidget):
             self._say("the comparison needs a finished SDF run (with its part) and none running", "warning")
             return False
         try:
-            cfg = from_dict(read_json(run / "config.json"))
-        except (OSError, ValueError, ConfigError) as exc:
+            raw = read_json(run / "config.json")
+            cfg, part = from_dict(raw), str(raw["part"])
+        except (OSError, ValueError, KeyError, ConfigError) as exc:
             self._say(f"the run's settings cannot be read: {exc}", "warning")
             return False
         cfg.device = self.window_.setup.device().name  # where the person would train now
         cfg, note = budget_config(cfg, small=not self.full_box.isChecked())
         self.result = None
         self.table.clearContents()
-        self.client.run_task(compare_process, (cfg.part, to_dict(cfg), note), run)
+        self.client.run_task(compare_process, (part, to_dict(cfg), note), run)
         self._say(f"comparing {run.name} on {cfg.device} with {note}…")
         self.window_.tabs.setCurrentWidget(self)
         return True

@@ -65,8 +65,8 @@ class SlicePanel(QWidget):
         self.cmap = _diverging()
         self.images, self.contours, self.plots, self.marks = [], [], [], []
         for col, title in enumerate(("predicted SDF", "true SDF")):
-            plot = self.view.addPlot(row=0, col=col, title=title)
-            plot.setAspectLocked(True)  # the plane's true proportions
+            plot = self.view.addPlot(row=col, col=0, title=title)  # one above the other: the dock is tall
+            plot.setPreferredHeight(60)  # both rows grow alike from here (their stretch is equal)
             img = pg.ImageItem()
             img.setColorMap(self.cmap)
             iso = pg.IsocurveItem(level=0.0, pen=pg.mkPen("#111111", width=2))
@@ -79,11 +79,14 @@ class SlicePanel(QWidget):
             self.images.append(img)
             self.contours.append(iso)
             self.marks.append(mark)
+        self.plots[0].setAspectLocked(True)  # the plane's true proportions; the other view shows the same ranges
         self.plots[1].setXLink(self.plots[0])  # one pan or zoom moves both
         self.plots[1].setYLink(self.plots[0])
         self.bar = pg.ColorBarItem(colorMap=self.cmap, interactive=False, width=12)
         self.bar.setImageItem(self.images)
-        self.view.addItem(self.bar, row=0, col=2)  # its own column: both images the same size
+        self.view.addItem(self.bar, row=0, col=1, rowspan=2)  # its own column: both images the same size
+        for row in (0, 1):
+            self.view.ci.layout.setRowStretchFactor(row, 1)
         layout.addWidget(self.view, 1)
         self.readout = QLabel("Hover over a slice to read its values; click two points to measure between them.")
         self.readout.setStyleSheet("font-family: monospace")

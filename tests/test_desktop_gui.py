@@ -162,20 +162,28 @@ def test_slice_readout_comparison_and_glitches(qtbot, window, finished_run):
     s = slices.last
     u0, u1, v0, v1 = s.extent
     # the two views: the plane's proportions, the same axes, filling their panels
-    assert slices.plots[0].vb.state["aspectLocked"] and slices.plots[1].vb.state["aspectLocked"]
-    qtbot.waitUntil(lambda: slices.plots[0].vb.viewRange() == slices.plots[1].vb.viewRange(), timeout=5000)
-    (x0, x1), _ = slices.plots[0].vb.viewRange()
-    assert x0 <= u0 and x1 >= u1 and (x1 - x0) < 1.3 * (u1 - u0)
-    assert slices.plots[0].width() == pytest.approx(slices.plots[1].width(), abs=2)
+    assert slices.plots[0].vb.state["aspectLocked"]  # and the second view shows the first one's ranges
+    boxes = [p.vb.sceneBoundingRect() for p in slices.plots]
+    assert boxes[0].width() == pytest.approx(boxes[1].width(), abs=2)
+    assert boxes[0].height() == pytest.approx(boxes[1].height(), abs=2)
+    ranges = [np.asarray(p.vb.viewRange()) for p in slices.plots]
+    assert np.allclose(ranges[0], ranges[1], rtol=0.02)
+    (x0, x1), (y0, y1) = ranges[0]
+    assert x0 <= u0 and x1 >= u1 and y0 <= v0 and y1 >= v1
+    assert min((x1 - x0) / (u1 - u0), (y1 - y0) / (v1 - v0)) < 1.1  # the plane fills the panel one way
 
     # hover: the readout says the true and predicted SDF and the error at the point under the mouse
     u, v = u0 + 0.3 * (u1 - u0), v0 + 0.6 * (v1 - v0)
     qtbot.mouseMove(slices.view.viewport(), _scene_to_viewport(slices, slices.plots[1], u, v))
     qtbot.waitUntil(lambda: "true SDF" in slices.readout.text(), timeout=5000)
     text = slices.readout.text()
-    truth, pred = slices.values_at(u, v)
+    where, _ = text.split(":", 1)  # "x U, y V": the plane point under the mouse
+    hu, hv = (float(part.split()[1]) for part in where.split(","))
+    assert u0 <= hu <= u1 and v0 <= hv <= v1
+    truth, pred = slices.values_at(hu, hv)
     n_v, n_u = np.asarray(s.truth).shape
-    assert truth == pytest.approx(float(np.asarray(s.truth)[int(0.6 * n_v), int(0.3 * n_u)]))
+    iu, iv = int((hu - u0) / (u1 - u0) * n_u), int((hv - v0) / (v1 - v0) * n_v)
+    assert truth == float(np.asarray(s.truth)[iv, iu]) and pred == float(np.asarray(s.predicted)[iv, iu])
     for label, value in (("true SDF", truth), ("predicted", pred), ("error", pred - truth)):
         assert f"{label} {value:+.4g}" in text
 
