@@ -75,7 +75,14 @@ class TrainConfig:
         "--scaler",
         choices=("none", "StandardScaler", "PowerTransformer", "QuantileTransformer"),
     )
-    precision: str = _f("fp32", "Matmul precision on CUDA.", "--precision", choices=("fp32", "tf32", "bf16"))
+    precision: str = _f(
+        "auto",
+        "Arithmetic of training and evaluation. auto: TF32 matmuls on CUDA, bf16 on a CPU with bf16 units "
+        "(avx512_bf16 or AMX), fp32 elsewhere. bf16 on a CPU: bf16 multiplies with fp32 weights and Adam, "
+        "and reconstruction judges blocks in bf16 but evaluates the surface's blocks in fp32.",
+        "--precision",
+        choices=("auto", "fp32", "tf32", "bf16"),
+    )
     cuda_graph: bool = _f(
         True,
         "On CUDA, replay each training step (gather, forward, backward, Adam) as one captured CUDA graph; "
@@ -143,15 +150,15 @@ class RunConfig:
 
 
 def _seed_preset(name: str, *, epochs: int, batch: int, points: int, scaler: str) -> RunConfig:
-    """A preset from seed 003: 10 DAM layers, he_uniform, lr 1e-3, marching cubes at 256; TF32 matmuls on
-    CUDA (the fitted surface's Chamfer distance stays within a few percent of fp32's)."""
+    """A preset from seed 003: 10 DAM layers, he_uniform, lr 1e-3, marching cubes at 256; precision auto (TF32
+    matmuls on CUDA, whose fitted surface's Chamfer distance stays within a few percent of fp32's)."""
     return RunConfig(
         preset=name,
         show_vis=1,
         sampling=SamplingConfig(num_points=points),
         model=ModelConfig(num_layers=10, dam_arch=True, init="he_uniform"),
         train=TrainConfig(
-            epochs=epochs, batch_size=batch, learning_rate=1e-3, scaler=scaler, validation_res=0, precision="tf32"
+            epochs=epochs, batch_size=batch, learning_rate=1e-3, scaler=scaler, validation_res=0
         ),
         recon=ReconConfig(resolution=256),
     )
@@ -222,7 +229,7 @@ SEED_PRESETS = ("high", "medium", "low", "ultra", "geometry200-medium", "geometr
 
 
 #: Keys config.json holds beside the config itself.
-RUN_KEYS = ("part", "created", "isoscope_version")
+RUN_KEYS = ("part", "created", "isoscope_version", "precision_reason")
 
 
 class ConfigError(ValueError):

@@ -8,6 +8,7 @@ hands the job the commands waiting for it.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import torch
 
 from isoscope.core import events as ev
 from isoscope.core.config import RunConfig, to_dict
+from isoscope.core.machine import cpu_bf16_feature
 from isoscope.core.phases import TRAIN_PHASES
 from isoscope.core.profiling import profiler_quiet, write_profile
 from isoscope.core.resources import ResourceSampler
@@ -46,6 +48,19 @@ def resolve_device(name: str) -> torch.device:
             raise JobError(f"device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
         return torch.device("cuda", index)
     return dev
+
+
+def resolve_precision(requested: str, device: torch.device) -> tuple[str, str]:
+    """The precision a run uses on ``device`` and why: "auto" picks TF32 on CUDA, bf16 on a CPU with bf16
+    units, else fp32; any other value is honoured."""
+    if requested != "auto":
+        return requested, f"precision {requested}, as asked"
+    if device.type == "cuda":
+        return "tf32", "precision auto: TF32 matmuls on CUDA"
+    feature = cpu_bf16_feature()
+    if feature:
+        return "bf16", f"precision auto: bf16 multiplies on this CPU ({feature}), fp32 weights and Adam"
+    return "fp32", "precision auto: fp32 (this CPU has neither avx512_bf16 nor amx_bf16)"
 
 
 def device_label(dev: torch.device) -> str:
@@ -131,6 +146,8 @@ class JobBase:
     def __init__(self, part_path: str, cfg: RunConfig, run_dir: Path, reporter: Reporter) -> None:
         self.part_path, self.cfg, self.run_dir, self.reporter = part_path, cfg, Path(run_dir), reporter
         self.device = resolve_device(cfg.device)
+        precision, self.precision_reason = resolve_precision(cfg.train.precision, self.device)
+        self.cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=precision))
         self.timer = PhaseTimer(self.device)
         self.step = self.epoch = self.samples = 0
         self.total_steps = 1
@@ -237,7 +254,8 @@ class JobBase:
         """Write config.json, announce Started, load the part (unless given)."""
         from isoscope.core.mesh.part import load_part
 
-        cfg_doc = {**to_dict(self.cfg), "part": self.part_path, "created": time.time()}
+        cfg_doc = {**to_dict(self.cfg), "part": self.part_path, "created": time.time(),
+                   "precision_reason": self.precision_reason}  # fmt: skip
         write_json_atomic(self.run_dir / CONFIG, cfg_doc)
         self.emit(ev.Started(str(self.run_dir), self.part_path, device_label(self.device), self.job, cfg_doc))
         with self.timer.phase("load"):

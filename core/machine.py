@@ -21,6 +21,17 @@ def cpu_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores"
 
 
+def cpu_bf16_feature() -> str | None:
+    """The CPU feature that makes bf16 arithmetic fast here (amx_bf16, else avx512_bf16), or None (also where
+    /proc/cpuinfo cannot say: other systems take the fp32 path)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), None)
+
+
 def display_problem() -> str | None:
     """Why no window can open here (no X11 or Wayland display on Linux), or None."""
     if sys.platform.startswith(("win", "darwin")):

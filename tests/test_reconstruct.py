@@ -47,9 +47,17 @@ def test_grid_near_the_surface_gives_the_same_surface_for_less_work():
         full = evaluate_grid(_torus, res, torch.device("cpu"), chunk=65_536)
         calls.clear()
         near = evaluate_grid_near_surface(counted, res, torch.device("cpu"), chunk=65_536)
-        assert sum(calls) < 0.5 * res**3  # most blocks are far from the surface
+        assert sum(calls) < 0.15 * res**3  # most blocks, and most sub-blocks of the rest, are far from the surface
         assert torch.equal(near.sign(), full.sign())
         a, b = extract_surface(full), extract_surface(near)
         assert torch.equal(a[1], b[1]) and torch.allclose(a[0], b[0], atol=1e-6)
+        # Centres judged in bf16 (the CPU's coarse pass): every point that shapes the surface still comes
+        # from the exact function, so the surface is the same.
+        calls.clear()
+        rounded = evaluate_grid_near_surface(counted, res, torch.device("cpu"), chunk=65_536,
+                                             coarse_fn=lambda x: _torus(x).bfloat16().float())  # fmt: skip
+        c = extract_surface(rounded)
+        assert 0 < sum(calls) < 0.15 * res**3
+        assert torch.equal(a[1], c[1]) and torch.allclose(a[0], c[0], atol=1e-6)
     far = evaluate_grid_near_surface(lambda x: torch.full((len(x),), 5.0), 64, torch.device("cpu"), 65_536)
     assert extract_surface(far) is None and torch.all(far == 5.0)

@@ -34,7 +34,7 @@ from isoscope.core.sdf.reconstruct import (
 )
 from isoscope.core.sdf.sampling import draw_training_set, validation_sets
 from isoscope.core.sdf.scalers import make_scaler, scaler_from_state
-from isoscope.core.sdf.step import adam_state, autocast, load_adam_state, make_adam, set_precision
+from isoscope.core.sdf.step import adam_state, autocast, load_adam_state, low_on_cpu, make_adam, set_precision
 from isoscope.core.sdf.train import part_losses, train_parts
 from isoscope.core.timing import top_level
 
@@ -80,6 +80,7 @@ class SDFJob(JobBase):
             if resume:
                 self.model.load_state_dict(resume["model"])
             self.net = PackedMLP([self.model]).to(dev)  # the same function, in the storage that trains fast
+            self.net.low = low_on_cpu(dev, cfg.train.precision)
             self.opt = make_adam(self.net.parameters(), cfg.train.learning_rate)
             if resume:
                 load_adam_state(self.opt, resume["optimizer"])
@@ -87,6 +88,7 @@ class SDFJob(JobBase):
             self.clamp_range = self.scaler.transform(torch.tensor([-c, c], device=dev, dtype=torch.float32))
             self._grid_truth: torch.Tensor | None = None
         self.write_points(points, dist)
+        self.log(self.precision_reason)
         self.log(f"{self.part.name}: {len(self.part.faces)} faces, {cfg.sampling.num_points} training points "
                  f"({cfg.sampling.method}), network {self.model.widths}, scaler {cfg.train.scaler}")  # fmt: skip
 
@@ -167,6 +169,10 @@ class SDFJob(JobBase):
         with torch.no_grad(), autocast(self.device, self.cfg.train.precision):
             return self.scaler.inverse(self.net(x).float())
 
+    def predict_low(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`predict` in bf16 arithmetic: reconstruction's coarse pass when the network trains in bf16."""
+        return self.scaler.inverse(self.net.evaluate_low(x))
+
     def train(self) -> None:
         train_parts([self])
 
@@ -246,7 +252,8 @@ class SDFJob(JobBase):
         with self.timer.phase("reconstruct"):
             with self.timer.phase("reconstruct.grid"):
                 rc = self.cfg.recon
-                vol = evaluate_grid_near_surface(self.predict, res, self.device, rc.chunk, rc.block)
+                coarse = self.predict_low if self.net.low else None
+                vol = evaluate_grid_near_surface(self.predict, res, self.device, rc.chunk, rc.block, coarse_fn=coarse)
             with self.timer.phase("reconstruct.marching_cubes"):
                 surface = extract_surface(vol)
         if surface is None:
@@ -280,6 +287,7 @@ class SDFJob(JobBase):
         fit = load_fit(self.run_dir, str(self.device))
         self.model, self.scaler = fit.net, fit.scaler
         self.net = PackedMLP([self.model]).to(self.device)
+        self.net.low = low_on_cpu(self.device, self.cfg.train.precision)  # the coarse pass of "Reconstruct now"
         self.step, self.epoch, self.finished = int(fit.state.get("step", 0)), int(fit.state.get("epoch", 0)), True
 
     def run_body(self) -> dict[str, Any]:

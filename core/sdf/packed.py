@@ -12,7 +12,11 @@ holds the same network differently:
   stream, beside the input gradients that the layer below waits for;
 * in training the activations live in persistent buffers (one set per batch size) whose constant column
   is written once, so no step spends a kernel on it. A forward pass with gradients must therefore be
-  followed by its backward before the next forward pass of the same batch size, as in a training step.
+  followed by its backward before the next forward pass of the same batch size, as in a training step;
+* in bf16 on the CPU (``low``), the fp32 weights are copied once per step into bf16 working matrices
+  with one more row, which carries the constant 1 through the layer (ReLU(1) = 1): every multiply writes
+  an aligned, contiguous output, and AMX/AVX-512 bf16 units do the arithmetic (fp32 accumulation). The
+  weights, their gradients and Adam stay fp32.
 
 The inert units have zero weights in and out and a zero bias: ReLU(0) = 0 and ReLU'(0) = 0, so their
 gradients are exactly zero and Adam leaves them at zero. ``PackedMLP(net)`` therefore computes
@@ -58,6 +62,28 @@ class PackedMLP(nn.Module):
         # 9% slower, so it is on for groups only.
         self.overlap = batched
         self._side: torch.cuda.Stream | None = None
+        #: bf16 arithmetic for training and evaluation on the CPU (see the module doc); off: fp32.
+        self.low = False
+        self._work: dict[torch.dtype, list[torch.Tensor]] = {}
+
+    def working_weights(self, dtype: torch.dtype) -> list[torch.Tensor]:
+        """Working matrices in ``dtype``, refreshed from the fp32 weights: layer k's rows, then (but for the
+        last layer) a row that maps the constant input column to the constant output column."""
+        ws = list(self.weights)
+        work = self._work.get(dtype)
+        if work is None or work[0].device != ws[0].device:
+            work = []
+            for k, w in enumerate(ws):
+                extra = 0 if k == len(ws) - 1 else 1
+                m = w.new_zeros(*w.shape[:-2], w.shape[-2] + extra, w.shape[-1], dtype=dtype)
+                if extra:
+                    m[..., -1, -1] = 1
+                work.append(m)
+            self._work[dtype] = work
+        with torch.no_grad():
+            for w, m in zip(ws, work, strict=True):
+                m[..., : w.shape[-2], :].copy_(w)
+        return work
 
     def side_stream(self, device: torch.device) -> torch.cuda.Stream | None:
         """The stream that computes weight gradients on CUDA, beside the input gradients that the next
@@ -96,13 +122,25 @@ class PackedMLP(nn.Module):
         for w, g in zip(self.weights, group.weights, strict=True):
             w.copy_(g[p])
 
+    @torch.no_grad()
+    def evaluate_low(self, x: torch.Tensor) -> torch.Tensor:
+        """The function in bf16 arithmetic (fp32 out), without gradients: a fast first look (reconstruction's
+        coarse pass). Evaluation through ``forward`` stays fp32 whatever ``low`` says."""
+        return _work_forward(x, self.working_weights(torch.bfloat16), self.cols[0])[-1].float().squeeze(-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = list(self.weights)
+        if self.low and torch.is_grad_enabled() and not x.requires_grad:
+            return _PackedLowFn.apply(x, self, *ws).squeeze(-1)
         if torch.is_grad_enabled() and not (x.requires_grad or torch.is_autocast_enabled(x.device.type)):
             return _PackedFn.apply(x, self, *ws).squeeze(-1)
-        # Evaluation (large chunks: no persistent buffers, each layer freed as the next is made), bf16
-        # autocast (whose casts do not write into given buffers) and gradients with respect to the points
-        # (which the hand-written backward does not give): plain operations on the same weights.
+        if not (torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type)):
+            # Evaluation in the weights' dtype: working matrices with the constant row (aligned outputs,
+            # no padding copies; each layer's input freed as the next is made).
+            work = self.working_weights(ws[0].dtype)
+            return _work_forward(x, work, self.cols[0])[-1].squeeze(-1)
+        # bf16 autocast (whose casts do not write into given buffers) and gradients with respect to the
+        # points (which the hand-written backward does not give): plain operations on the same weights.
         h = torch.nn.functional.pad(x, (0, self.cols[0] - x.shape[-1] - 1))
         for w in ws[:-1]:
             h = torch.nn.functional.pad(h, (0, 1), value=1.0)
@@ -155,4 +193,42 @@ class _PackedFn(torch.autograd.Function):
                 g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)[..., :-1]
         if side is not None:
             main.wait_stream(side)
+        return (None, None, *grads)
+
+
+def _work_forward(x: torch.Tensor, ws: list[torch.Tensor], width: int, keep: bool = False) -> list[torch.Tensor]:
+    """The output (..., N, 1) in the dtype of the working matrices ``ws`` (:meth:`PackedMLP.working_weights`),
+    after every layer's input (the constant column last) when ``keep``, for a backward pass."""
+    h = x.new_zeros(*x.shape[:-1], width, dtype=ws[0].dtype)
+    h[..., : x.shape[-1]] = x
+    h[..., -1] = 1
+    hs = [h]
+    for w in ws[:-1]:
+        h = torch.relu_(h @ w.mT)
+        hs = [*hs, h] if keep else [h]
+    return [*hs, h @ ws[-1].mT]
+
+
+class _PackedLowFn(torch.autograd.Function):
+    """The training pass in bf16 (see the module doc); gradients come back fp32 for fp32 weights."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, mlp: PackedMLP, *ws: torch.Tensor) -> torch.Tensor:
+        low = mlp.working_weights(torch.bfloat16)
+        outs = _work_forward(x, low, mlp.cols[0], keep=True)
+        ctx.save_for_backward(*outs[:-1], *low)
+        ctx.rows = [w.shape[-2] for w in ws]
+        return outs[-1].float()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        saved = ctx.saved_tensors
+        depth = len(ctx.rows)
+        hs, ws = saved[:depth], saved[depth:]
+        grads: list[torch.Tensor | None] = [None] * depth
+        g = grad.to(torch.bfloat16)
+        for k in range(depth - 1, -1, -1):
+            grads[k] = (g.mT @ hs[k])[..., : ctx.rows[k], :].float()  # the constant row carries no weight
+            if k:
+                g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)
         return (None, None, *grads)

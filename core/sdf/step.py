@@ -62,7 +62,8 @@ class FlatAdam:
     Used for every SDF fit, so a captured step trains exactly as an eager one (see make_adam).
 
     The parameters become views of the buffer, so each step is a concatenation of the gradients and a
-    dozen elementwise kernels over the whole buffer, each spread over the entire GPU. torch's fused
+    dozen elementwise kernels over the whole buffer, each spread over the entire GPU (on the CPU, torch's
+    fused Adam kernel: one pass instead of a dozen, 10.8 ms -> 0.6 ms a step for the DAM network). torch's fused
     Adam hands a small network's 600k values to a dozen thread blocks (86 us of a 470 us step at batch
     1024 on an H100); with this one the whole step took 435 us. The step count and bias corrections live on
     the device, so the step can be captured in a CUDA graph.
@@ -92,6 +93,12 @@ class FlatAdam:
         st = self.state["flat"]
         grad = torch.cat([p.grad.reshape(-1) for p in self.params])
         st["step"] += 1
+        if self.flat.device.type == "cpu":  # the same rule in one pass over the buffers (a dozen on a GPU)
+            torch._fused_adam_(
+                [self.flat], [grad], [st["exp_avg"]], [st["exp_avg_sq"]], [], [st["step"]], lr=self.lr,
+                beta1=self.beta1, beta2=self.beta2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False,
+            )  # fmt: skip
+            return
         st["exp_avg"].lerp_(grad, 1 - self.beta1)
         st["exp_avg_sq"].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
         bias1 = 1 - self.beta1 ** st["step"]
@@ -126,8 +133,15 @@ def load_adam_state(opt: FlatAdam, state: dict) -> None:
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """bf16 autocast under "bf16" (training and inference alike); a no-op for fp32 and tf32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
+    """bf16 autocast on CUDA under "bf16" (training and inference alike); a no-op for fp32 and tf32, and on the
+    CPU, where bf16 training runs in the packed network's own bf16 path (``PackedMLP.low``)."""
+    enabled = precision == "bf16" and device.type == "cuda"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled, cache_enabled=False)
+
+
+def low_on_cpu(device: torch.device, precision: str) -> bool:
+    """Whether a packed network trains in its bf16 CPU path (``PackedMLP.low``)."""
+    return precision == "bf16" and device.type == "cpu"
 
 
 def optimise(

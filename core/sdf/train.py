@@ -102,6 +102,7 @@ def _group_step(jobs: list[SDFJob], timer: PhaseTimer) -> PartsStep:
             net, opt, X, Y = lead.net, lead.opt, lead.X[None], lead.Y[None]
         else:
             net = PackedMLP([j.model for j in jobs], batched=True).to(lead.device)
+            net.low = lead.net.low
             opt = make_adam(net.parameters(), lead.cfg.train.learning_rate)
             X, Y = torch.stack([j.X for j in jobs]), torch.stack([j.Y for j in jobs])
     return PartsStep(net, opt, (X, Y, lo, hi), lead.cfg.train, timer)
