@@ -58,7 +58,7 @@ class TerminalSink:
         if p.stage == "sample":
             head, rate = "sampling  ", f"{p.samples_per_s / 1e3:8.1f}k queries/s"
         else:
-            head = f"epoch {p.epoch + (p.stage == 'train' and p.step < p.total_steps)}/{p.total_epochs}"
+            head = f"epoch {p.epoch}/{p.total_epochs}"  # the epoch under way (the last, once training ends)
             rate = f"{p.samples_per_s / 1e3:8.1f}k samples/s"
         line = f"{head} [{bar}] {100 * frac:5.1f}% {rate}  ETA {_clock(p.eta_s)}"
         if self.tty:

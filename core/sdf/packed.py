@@ -16,7 +16,8 @@ holds the same network differently:
 * in bf16 on the CPU (``low``), the fp32 weights are copied once per step into bf16 working matrices
   with one more row, which carries the constant 1 through the layer (ReLU(1) = 1): every multiply writes
   an aligned, contiguous output, and AMX/AVX-512 bf16 units do the arithmetic (fp32 accumulation). The
-  weights, their gradients and Adam stay fp32.
+  first layer, which reads the coordinates, stays fp32 (bf16 would round a point by up to 1/256 of its
+  coordinate). The weights, their gradients and Adam stay fp32.
 
 The inert units have zero weights in and out and a zero bias: ReLU(0) = 0 and ReLU'(0) = 0, so their
 gradients are exactly zero and Adam leaves them at zero. ``PackedMLP(net)`` therefore computes
@@ -67,15 +68,17 @@ class PackedMLP(nn.Module):
         self._work: dict[torch.dtype, list[torch.Tensor]] = {}
 
     def working_weights(self, dtype: torch.dtype) -> list[torch.Tensor]:
-        """Working matrices in ``dtype``, refreshed from the fp32 weights: layer k's rows, then (but for the
-        last layer) a row that maps the constant input column to the constant output column."""
+        """Working matrices in ``dtype`` (the first layer's in the weights' own: it reads the coordinates),
+        refreshed from the weights: layer k's rows, then (but for the last layer) a row that maps the
+        constant input column to the constant output column."""
         ws = list(self.weights)
         work = self._work.get(dtype)
         if work is None or work[0].device != ws[0].device:
             work = []
             for k, w in enumerate(ws):
                 extra = 0 if k == len(ws) - 1 else 1
-                m = w.new_zeros(*w.shape[:-2], w.shape[-2] + extra, w.shape[-1], dtype=dtype)
+                kind = w.dtype if k == 0 else dtype  # the first layer sees coordinates: bf16 would round them
+                m = w.new_zeros(*w.shape[:-2], w.shape[-2] + extra, w.shape[-1], dtype=kind)
                 if extra:
                     m[..., -1, -1] = 1
                 work.append(m)
@@ -203,8 +206,8 @@ def _work_forward(x: torch.Tensor, ws: list[torch.Tensor], width: int, keep: boo
     h[..., : x.shape[-1]] = x
     h[..., -1] = 1
     hs = [h]
-    for w in ws[:-1]:
-        h = torch.relu_(h @ w.mT)
+    for k, w in enumerate(ws[:-1]):
+        h = torch.relu_(h @ w.mT).to(ws[k + 1].dtype)
         hs = [*hs, h] if keep else [h]
     return [*hs, h @ ws[-1].mT]
 
@@ -228,7 +231,7 @@ class _PackedLowFn(torch.autograd.Function):
         grads: list[torch.Tensor | None] = [None] * depth
         g = grad.to(torch.bfloat16)
         for k in range(depth - 1, -1, -1):
-            grads[k] = (g.mT @ hs[k])[..., : ctx.rows[k], :].float()  # the constant row carries no weight
+            grads[k] = (g.to(hs[k].dtype).mT @ hs[k])[..., : ctx.rows[k], :].float()  # the constant row: no weight
             if k:
                 g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)
         return (None, None, *grads)
