@@ -12,6 +12,7 @@ back every step, and marching cubes on the CPU. On CUDA every figure is timed wi
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 
 from isoscope.core import config as C
-from isoscope.core.job import JobError, Reporter, resolve_device
+from isoscope.core.job import JobError, Reporter, resolve_device, resolve_precision
 from isoscope.core.machine import cpu_description
 from isoscope.core.mesh.part import PartError, load_part
 from isoscope.core.phases import TRAIN_PHASES
@@ -32,10 +33,11 @@ from isoscope.core.sdf.job import SDFJob
 from isoscope.core.sdf.network import build_model
 from isoscope.core.sdf.packed import PackedMLP
 from isoscope.core.sdf.reconstruct import evaluate_grid, extract_surface
+from isoscope.core.sdf.reference import keras_step_rate, keras_version, plain_step_rate
 from isoscope.core.sdf.sampling import draw_training_set, uniform_points
 from isoscope.core.sdf.scalers import make_scaler
 from isoscope.core.sdf.seed_style import seed_style
-from isoscope.core.sdf.step import make_adam, set_precision
+from isoscope.core.sdf.step import low_on_cpu, make_adam, set_precision
 from isoscope.core.sdf.train import PartsStep
 from isoscope.core.timing import PhaseTimer
 from isoscope.resources import HERE as RESOURCES
@@ -71,7 +73,7 @@ def gemm_flops(dev: torch.device, precision: str = "fp32") -> float:
     """Measured FLOP/s of a large matrix multiply in the preset's precision (fp32 with TF32 off, TF32,
     or bf16): the arithmetic limit used for shares."""
     n = 4096 if dev.type == "cuda" else 1024
-    dtype = torch.bfloat16 if precision == "bf16" and dev.type == "cuda" else torch.float32
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
     set_precision(dev, precision)
     a @ b
@@ -129,6 +131,7 @@ def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: in
     }
     plain = build_model(cfg.model)
     model = PackedMLP([plain]).to(dev)  # what the job trains and evaluates
+    model.low = low_on_cpu(dev, cfg.train.precision)
     x, y = drawn[0]
     b = cfg.train.batch_size
     step = train_step_fn(model, x, y, cfg, dev)
@@ -137,6 +140,9 @@ def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: in
     t_step = timed(dev, step, repeat=steps)
     flops = 3 * plain.flops_per_sample() * b / t_step
     out.update(train_samples_per_s=b / t_step, train_step_ms=1000 * t_step, train_flops=flops)
+    if dev.type == "cpu":  # the same network and step as a plain PyTorch script and in Keras, on the same data
+        out.update(plain_samples_per_s=plain_step_rate(cfg, x, y, steps), keras=keras_version(),
+                   keras_samples_per_s=keras_step_rate(cfg, x, y, steps))  # fmt: skip
     res = cfg.recon.resolution
 
     def predict(p: torch.Tensor) -> torch.Tensor:
@@ -163,7 +169,24 @@ def end_to_end(part_path: Path, cfg: C.RunConfig) -> dict[str, Any]:
     core = sum(phases.get(k, 0.0) for k in ("sample", "cache", *TRAIN_PHASES))
     core += phases.get("reconstruct", 0.0)
     return {"wall_s": wall, "sample_train_reconstruct_s": core, "chamfer_l1": summary.get("chamfer_l1"),
-            "phases_s": phases}  # fmt: skip
+            "phases_s": phases, "points": cfg.sampling.num_points, "epochs": cfg.train.epochs,
+            "resolution": cfg.recon.resolution, "train_samples_per_s": summary["train_samples_per_s"]}  # fmt: skip
+
+
+def _reference_lines(p: dict[str, Any]) -> list[str]:
+    """The CPU's reference steps beside the job's: a plain eager fp32 PyTorch step, and Keras if installed."""
+    if "plain_samples_per_s" not in p:
+        return []
+    rate = p["train_samples_per_s"]
+    lines = [f"{'  plain eager fp32 PyTorch step':34s} {'':10s} {p['plain_samples_per_s'] / 1e6:11.3f} M samples/s"
+             f"  (isoscope {rate / p['plain_samples_per_s']:.2f}x)"]  # fmt: skip
+    if p.get("keras_samples_per_s"):
+        keras = p["keras_samples_per_s"]
+        lines.append(f"{'  Keras step (TensorFlow ' + p['keras'] + ')':34s} {'':10s} {keras / 1e6:11.3f} M samples/s"
+                     f"  (isoscope {rate / keras:.2f}x)")  # fmt: skip
+    else:
+        lines.append("  Keras step: skipped (TensorFlow is not installed; pip install tensorflow-cpu to compare)")
+    return lines
 
 
 def report(res: dict[str, Any]) -> str:
@@ -183,13 +206,19 @@ def report(res: dict[str, Any]) -> str:
         f"{'sampling (' + res['sampling'] + ')':34s} {p['sampling_s']:9.3f}s",
         f"{'training step (batch ' + str(res['batch']) + ')':34s} {p['train_step_ms']:8.3f}ms "
         f"{p['train_samples_per_s'] / 1e6:11.3f} M samples/s {100 * p['train_flops'] / res['gemm_flops']:8.1f}%",
+        *_reference_lines(p),
         f"{'grid evaluation ' + str(p['resolution']) + '^3, every point':34s} {p['grid_s']:9.3f}s",
         f"{'marching cubes ' + str(p['resolution']) + '^3':34s} {p['marching_cubes_s']:9.3f}s",
         "",
-        f"end to end (load, sample, train, reconstruct, metrics): {e['wall_s']:.2f}s",
-        f"  reconstruction (grid near the surface, marching cubes): {e['phases_s'].get('reconstruct', 0):.3f}s",
-        "  phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in e["phases_s"].items()),
     ]
+    for run in res["end_to_end_runs"]:
+        lines += [
+            f"end to end, {run['points']:,} points x {run['epochs']} epochs, {run['resolution']}^3 (load, sample, "
+            f"train, reconstruct, metrics): {run['wall_s']:.2f}s, Chamfer-L1 {run['chamfer_l1']:.4g}",
+            f"  training {run['train_samples_per_s'] / 1e3:.1f}k samples/s; reconstruction (grid near the surface, "
+            f"marching cubes): {run['phases_s'].get('reconstruct', 0):.3f}s",
+            "  phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in run["phases_s"].items()),
+        ]
     if s:
         ratio = s["sample_train_reconstruct_s"] / max(e["sample_train_reconstruct_s"], 1e-9)
         lines += [
@@ -210,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ap.add_argument("--part", default=str(DEFAULT_PART), help="STL part to benchmark on")
     ap.add_argument("--steps", type=int, default=50, help="training steps timed")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs of the end-to-end runs (default: the preset's)")
+    ap.add_argument("--sizes", default=None, metavar="POINTS:RES[,POINTS:RES...]",
+                    help="training points and reconstruction resolution of each end-to-end run (the first also "
+                         "sizes the phase figures); default: the preset's")  # fmt: skip
     ap.add_argument("--no-seed-style", action="store_true", help="skip the seed-style comparison")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -220,17 +253,30 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.job != "sdf":
             raise C.ConfigError(f"preset {args.preset} is not an SDF preset")
         dev = resolve_device(args.device)
+        sizes = _sizes(args.sizes, cfg)
+        if args.epochs is not None:
+            if args.epochs < 1:
+                raise C.ConfigError("--epochs must be at least 1")
+            cfg.train.epochs = args.epochs
+        cfg.sampling.num_points, cfg.recon.resolution = sizes[0]
+        cfg.train.precision, reason = resolve_precision(cfg.train.precision, dev)
         load_part(args.part)
     except (C.ConfigError, JobError, PartError) as exc:
         print(f"isoscope-bench: error: {exc}", file=sys.stderr)
         return 2
     res: dict[str, Any] = {"preset": args.preset, "part": Path(args.part).name, "device": str(dev),
                            "machine": machine(dev), "batch": cfg.train.batch_size, "precision": cfg.train.precision,
+                           "precision_reason": reason,
                            "sampling": cfg.sampling.method,
                            "pool": math.ceil(cfg.sampling.num_points / cfg.sampling.pool_ratio)}  # fmt: skip
     res["gemm_flops"] = gemm_flops(dev, cfg.train.precision)
     res["phases"] = bench_phases(Path(args.part), cfg, dev, args.steps)
-    res["end_to_end"] = end_to_end(Path(args.part), cfg)
+    res["end_to_end_runs"] = []
+    for points, resolution in sizes:
+        cfg.sampling.num_points, cfg.recon.resolution = points, resolution
+        res["end_to_end_runs"].append(end_to_end(Path(args.part), copy.deepcopy(cfg)))
+    res["end_to_end"] = res["end_to_end_runs"][0]
+    cfg.sampling.num_points, cfg.recon.resolution = sizes[0]
     if not args.no_seed_style:
         res["seed_style"] = seed_style(Path(args.part), cfg, dev)
     print(report(res))
@@ -239,6 +285,19 @@ def main(argv: list[str] | None = None) -> int:
 
         write_json_atomic(args.json, res)
     return 0
+
+
+def _sizes(text: str | None, cfg: C.RunConfig) -> list[tuple[int, int]]:
+    """``--sizes`` as (points, resolution) pairs; the preset's own when not given."""
+    if not text:
+        return [(cfg.sampling.num_points, cfg.recon.resolution)]
+    try:
+        sizes = [tuple(int(v) for v in item.split(":")) for item in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(len(s) != 2 or s[0] < 1 or not 8 <= s[1] <= 2048 for s in sizes):
+        raise C.ConfigError(f"--sizes {text!r}: give POINTS:RES pairs separated by commas, e.g. 200000:128,1000000:256")
+    return sizes  # type: ignore[return-value]
 
 
 def entry() -> None:
