@@ -222,7 +222,9 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
         elif isinstance(e, ev.Metrics) and replay:  # a live run's Progress says it (with the totals)
             self._set_status(step=f"step {e.step:,}", epoch=f"epoch {e.epoch}")
         elif isinstance(e, ev.Started):
-            self._set_status(device=e.device)
+            precision = (e.config.get("train") or {}).get("precision", "")
+            self._set_status(device=f"{e.device}, {precision}" if precision else e.device)
+            self.status_labels["device"].setToolTip(e.config.get("precision_reason", ""))
         elif isinstance(e, ev.Artifact):
             self._on_artifact(e)
         elif isinstance(e, ev.Log):

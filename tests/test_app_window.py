@@ -83,7 +83,8 @@ def test_window_runs_a_job_without_importing_torch(tmp_path):
             out.update(torch_after_run="torch" in sys.modules, train_points=0 if x is None else len(x),
                        epoch_bars=len(w.plots._epoch_bars), share=w.plots.share_data()[1],
                        fit_points=int(w.viewport.fit.n_points) if w.viewport.fit is not None else 0,
-                       fit_shown="fit" in w.viewport.actors)
+                       fit_shown="fit" in w.viewport.actors, device=w.status_labels["device"].text(),
+                       device_tip=w.status_labels["device"].toolTip())
             w.close()
             print("RESULT " + json.dumps(out))
     """)
@@ -101,6 +102,11 @@ def test_window_runs_a_job_without_importing_torch(tmp_path):
     assert out["epoch_bars"] >= 3  # stacked bars: one item per phase
     assert abs(sum(out["share"].values()) - 100.0) < 1e-6 and out["share"].get("backward", 0) > 0
     assert out["fit_shown"] and out["fit_points"] > 100
+    # The precision the run chose (auto, the default) and why: in the status bar and its tooltip.
+    from isoscope.core.machine import cpu_bf16_feature
+
+    assert out["device"].startswith("cpu (") and out["device"].endswith(", bf16" if cpu_bf16_feature() else ", fp32")
+    assert out["device_tip"].startswith("precision auto: ")
 
 
 def test_bad_inputs_are_refused_with_a_message(window, tmp_path):
