@@ -88,6 +88,22 @@ def test_importance_sampling_signs_only_the_drawn_points_and_draws_the_same_set(
     assert (dist < 0).any() and (dist > 0).any()
 
 
+def test_importance_draw_has_no_repeats_and_follows_the_weights():
+    """Distinct pool points (a repeat teaches nothing new, and with repeats a small part's far field went
+    unseen), drawn in proportion to exp(-W|s|) among those left: near points far more often than far ones."""
+    from isoscope.core.sdf.sampling import importance_indices
+
+    gen = torch.Generator().manual_seed(0)
+    distances = torch.rand(100_000, generator=gen)  # |s| uniform in [0, 1)
+    idx = importance_indices(distances, 10_000, 60.0, gen)
+    assert len(idx) == 10_000 and len(torch.unique(idx)) == 10_000
+    drawn = distances[idx]
+    assert int((drawn < 0.05).sum()) > 0.9 * int((distances < 0.05).sum())  # nearly every near point is drawn
+    assert (drawn > 0.1).any()  # and the far field is not left out
+    every = importance_indices(distances, 100_000, 60.0, gen)  # the whole pool: each point once
+    assert torch.equal(torch.sort(every).values, torch.arange(100_000))
+
+
 @pytest.mark.parametrize("name", ["box", "sphere", "torus", "bracket"])
 def test_parity_signs_a_closed_part_as_the_winding_number_does(name: str) -> None:
     """On a watertight, consistently wound part ray parity gives the winding number's sign (and the same

@@ -1,10 +1,14 @@
 """Training and validation points with their signed distances, drawn on the device.
 
 importance: a uniform pool of num_points / pool_ratio points in [-1, 1]^3, the unsigned distance queried
-once per pool point, weights exp(-W*|s|), num_points drawn with replacement by inverse-CDF (no 2^24 limit
-of torch.multinomial), then the signed distance of the drawn points only. The draw depends on |s| alone,
-so this is the same training set as signing the whole pool, with the costly winding number computed for
-a tenth of the points.
+once per pool point, weights exp(-W*|s|), num_points distinct pool points drawn without replacement
+(Gumbel top-k, no 2^24 limit of torch.multinomial), then the signed distance of the drawn points only.
+The draw depends on |s| alone, so this is the same training set as signing the whole pool, with the
+costly winding number computed for a tenth of the points. The seed drew with replacement: on a small
+part its few near-surface pool points were drawn again and again (200k draws on the bracket held 78k
+distinct points, and 0.2% lay beyond |s| = 0.1), so a short fit saw almost nothing of the cube away
+from the part and grew spurious surfaces there (Chamfer-L1 3.3 at 200k points x 2 epochs; 0.30 without
+replacement).
 surface: area-weighted surface points jittered by a normal of std surface_noise. uniform: plain cube.
 """
 
@@ -41,11 +45,11 @@ def uniform_points(n: int, device: torch.device, generator: torch.Generator) -> 
 
 
 def importance_indices(distances: torch.Tensor, n: int, weight: float, generator: torch.Generator) -> torch.Tensor:
-    """n pool indices drawn with replacement, with probability proportional to exp(-W|s|)."""
-    w = torch.exp(-weight * distances.abs().double())
-    cdf = torch.cumsum(w, 0)
-    u = torch.rand(n, device=distances.device, dtype=torch.float64, generator=generator) * cdf[-1]
-    return torch.searchsorted(cdf, u).clamp_max(distances.shape[0] - 1)
+    """n distinct pool indices (n at most the pool's size), drawn one after another with probability
+    proportional to exp(-W|s|) among those left: the n largest of -W|s| plus Gumbel noise."""
+    u = torch.rand(distances.shape[0], device=distances.device, dtype=torch.float64, generator=generator)
+    keys = -weight * distances.abs().double() - torch.log(-torch.log(u.clamp_min(1e-300)))
+    return torch.topk(keys, n, sorted=False).indices
 
 
 def draw_training_set(
