@@ -78,7 +78,9 @@ class ConfigEditor(QTreeWidget):
             editor = self._make_editor(value, f.metadata.get("choices"))
             if path in INERT:
                 editor.setEnabled(False)
+                item.setForeground(0, QBrush(QColor(SOURCE_COLOURS["preset"])))  # greyed like its value
                 tip += f"\n({INERT[path]})"
+                item.setToolTip(0, tip)
             editor.setToolTip(tip)
             self.setItemWidget(item, 1, editor)
             self._editors[path] = editor

@@ -58,12 +58,13 @@ class FirstRunPanel(QFrame):
         title.setWordWrap(True)
         steps = QLabel(
             "<b>1.</b> Pick a part: one of the samples below, <i>Open your own part…</i>, or drop an STL file"
-            " on the window.<br><b>2.</b> Keep the <i>smoke</i> preset for a first run: about 15 s on a CPU."
+            " on the window.<br><b>2.</b> {preset}"
             "<br><b>3.</b> Press <b>▶ Start</b>. The loss, the time spent in each phase and the fitted mesh"
             " appear below as it trains."
         )
         steps.setWordWrap(True)
-        self.steps, self._steps_text = steps, steps.text()
+        self.steps, self._steps_text = steps, steps.text()  # step 2 is filled in by show_preset
+        self.show_preset("smoke")
         text.addWidget(title)
         text.addWidget(steps)
         row = QHBoxLayout()
@@ -95,12 +96,17 @@ class FirstRunPanel(QFrame):
         close.clicked.connect(self.hide)
         outer.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
 
-
     def show_preset(self, preset: str) -> None:
         """Step 2 names the preset the Preset box shows: keep it when it is smoke, else choose smoke."""
         step = ("Keep the <i>smoke</i> preset" if preset == "smoke" else
                 f"Choose the <i>smoke</i> preset (the box shows <i>{preset}</i>)")  # fmt: skip
         self.steps.setText(self._steps_text.format(preset=step + " for a first run: about 15 s on a CPU."))
+
+
+def _make_way(window: Any, panel: FirstRunPanel) -> None:
+    """Hide the strip and lay the window out at once, so the 3D view frames a part at its final size."""
+    panel.hide()
+    window.centralWidget().layout().activate()
 
 
 def attach_first_run(window: Any) -> FirstRunPanel:
@@ -113,7 +119,7 @@ def attach_first_run(window: Any) -> FirstRunPanel:
     panel.part_chosen.connect(window.setup.set_part)
     panel.open_requested.connect(window.setup._browse)
     window.setup.part_changed.connect(lambda _part: panel.hide())
-    window.runs.open_requested.connect(lambda _path: panel.hide())
+    window.run_opened.connect(lambda _path: _make_way(window, panel))  # before the run's views are framed
     window.client.state_changed.connect(lambda state: panel.hide() if state in JobState.ACTIVE else None)
     window.first_run = panel
     return panel

@@ -2,8 +2,8 @@
 
 :func:`install_inspector` builds the panels, shares the window's viewport and worker, and wires the
 window's signals: a started job inspects its part, slices and probes come back from the worker, a fitted
-mesh refreshes the error view, and a double click on a Dataset row (the window adds one per ended part)
-opens that run and its part in the inspector.
+mesh the window shows (``fit_shown``) refreshes the error view, and a double click on a Dataset row (the
+window adds one per ended part) opens that run and its part in the inspector.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ class InspectorDock(QDockWidget):
         c.started.connect(self._on_started)
         c.slice_result.connect(self.slices.on_slice)
         c.point_probe.connect(self.inspector.on_probe)
-        c.artifact.connect(self._on_artifact)
         window.setup.part_changed.connect(self._on_part_changed)
         self.dataset.open_requested.connect(self.open_part)
         self.tabs.currentChanged.connect(lambda _: self._error_due())
@@ -69,10 +68,11 @@ class InspectorDock(QDockWidget):
         if not self.window_.client.is_active() and Path(part).is_file():
             self.inspector.set_part(part)
 
-    def _on_artifact(self, a: ev.Artifact) -> None:
-        if a.kind == "mesh":
-            self._error_stale = True
-            self._error_due()
+    def fit_shown(self) -> None:
+        """The viewport shows a new fitted mesh (live, reconstructed now, or of a run opened): measure it when
+        the Fit error view is seen."""
+        self._error_stale = True
+        self._error_due()
 
     def _error_due(self) -> None:
         """Measure the fit's error when someone can see it (its tab, or the part coloured by it): on a rough

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QStyle
 
 from isoscope.app.devices import memory_problem
 from isoscope.app.job_client import JobState
+from isoscope.app.menus import light_icon
 from isoscope.app.run_views import can_continue
 from isoscope.app.seed_compare import comparable
 from isoscope.core import events as ev
@@ -150,7 +151,7 @@ class JobControlMixin:
         self.act_pause.setEnabled(state in (JobState.RUNNING, JobState.PAUSED) and not self._cluster)
         paused = state == JobState.PAUSED
         self.act_pause.setText("Resume" if paused else "Pause")
-        self.act_pause.setIcon(self.style().standardIcon(PLAY if paused else PAUSE))
+        self.act_pause.setIcon(light_icon(self.style().standardIcon(PLAY if paused else PAUSE)))
         if paused:
             self.plots.pause_gap()
         self.act_stop.setEnabled(active or self.client.pid is not None)

@@ -58,6 +58,7 @@ def apply_dark_palette(app: object) -> None:
         pal.setColor(role, QColor(colour))
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6b717d"))
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#6b717d"))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6b717d"))  # read-only fields
     app.setStyle("Fusion")  # type: ignore[attr-defined]
     app.setPalette(pal)  # type: ignore[attr-defined]
 

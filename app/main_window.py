@@ -43,9 +43,11 @@ from isoscope.core.runs.rundir import default_root
 
 
 class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
-    """See the module docstring. ``job_done(state)`` fires when a job (or a whole batch) has ended."""
+    """See the module docstring. ``job_done(state)`` fires when a job (or a whole batch) has ended;
+    ``run_opened(path)`` when a run directory is opened, before its records are shown."""
 
     job_done = Signal(str)
+    run_opened = Signal(str)
 
     def __init__(self, runs_root: str | Path | None = None, lazy_viewport: bool = True) -> None:
         super().__init__()
@@ -181,6 +183,8 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
             side = max(250, min(380, (g.width() - 700) // 2))
             docks = [self.findChild(QDockWidget, name) for name in ("job_dock", "inspector_dock")]
             self.resizeDocks(docks, [side - 30, side], Qt.Orientation.Horizontal)
+            log = self.findChild(QDockWidget, "log_dock")  # a laptop's height goes to the plots
+            self.resizeDocks([log], [110 if g.height() < 900 else 150], Qt.Orientation.Vertical)
         if state is not None:
             self.restoreState(state)
         self.setup.set_recent(self.settings.recent_files())
@@ -250,6 +254,9 @@ class MainWindow(JobControlMixin, RunViewsMixin, QMainWindow):
             vp.set_points(a.path) if a.kind == "points" else vp.set_fit_mesh(a.path)
         except (OSError, ValueError, KeyError) as exc:
             self.show_message("warning", f"cannot show {a.kind} from {a.path}: {exc}")
+            return
+        if a.kind == "mesh":
+            self.inspector_dock.fit_shown()  # live, reconstructed now, or replayed from a run opened
 
     def _on_finished(self, f: ev.Finished, replay: bool) -> None:
         s = f.summary

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QSpinBox, QStyle, QToolBar
 
 from isoscope.core.export import ExportError, export_run
@@ -25,12 +25,30 @@ SHORTCUTS = {
     "act_stop": "Shift+F5", "act_recon": "Ctrl+M", "act_profile": "Ctrl+P", "act_continue": "Ctrl+F5",
     "act_compare": "Ctrl+Shift+C", "act_shortcuts": "Ctrl+/", "act_readme": "F1",
 }  # fmt: skip
+_SP = QStyle.StandardPixmap
+MEDIA = (_SP.SP_MediaPlay, _SP.SP_MediaPause, _SP.SP_MediaStop)  # black glyphs in the Fusion style
+
+
+def light_icon(icon: QIcon) -> QIcon:
+    """A standard icon redrawn light (and dim when disabled): the Fusion style's media glyphs are black,
+    which the dark toolbar and menus hide."""
+    out = QIcon()
+    for size in (16, 24, 32):
+        for mode, colour in ((QIcon.Mode.Normal, "#d7dae0"), (QIcon.Mode.Disabled, "#5c6370")):
+            pixmap = icon.pixmap(size, size)
+            painter = QPainter(pixmap)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+            painter.fillRect(pixmap.rect(), QColor(colour))
+            painter.end()
+            out.addPixmap(pixmap, mode)
+    return out
 
 
 def _action(window: Any, name: str, text: str, slot: Any, tip: str = "", icon: Any = None) -> QAction:
     action = QAction(text, window)
     if icon is not None:
-        action.setIcon(window.style().standardIcon(icon))
+        standard = window.style().standardIcon(icon)
+        action.setIcon(light_icon(standard) if icon in MEDIA else standard)
     if name in SHORTCUTS:
         action.setShortcut(QKeySequence(SHORTCUTS[name]))
     if tip:

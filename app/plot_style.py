@@ -22,6 +22,7 @@ PHASE_COLOURS = {
 }  # fmt: skip
 _PALETTE = tuple(PHASE_COLOURS.values())  # other phases get one of these
 OVERLAY_COLOURS = ("#c678dd", "#56b6c2", "#98c379", "#e5c07b")
+TITLE_PT = 9  # the plots' titles: a laptop's narrow plots show them whole
 LIVE_WINDOW = 20  # live PhaseTimes records (about 10 s at 2 per second) in the rolling share
 
 
@@ -60,6 +61,10 @@ class TitledPlot(pg.PlotWidget):
         super().__init__(background="#1e2127", **kwargs)
         self.full_title = ""
         self.empty = False
+        item = self.getPlotItem()
+        item.layout.removeItem(item.titleLabel)  # the title spans the axes' columns too, not the data's alone
+        item.layout.addItem(item.titleLabel, 0, 0, 1, 3)
+        item.layout.setContentsMargins(1, 1, 8, 1)  # room for the last tick label of the bottom axis
 
     def show_title(self, text: str) -> None:
         self.full_title = text
@@ -67,11 +72,10 @@ class TitledPlot(pg.PlotWidget):
 
     def _fit_title(self) -> None:
         font = QFont()
-        font.setPointSize(10)
-        axis = self.getPlotItem().getAxis("left")
-        room = max(self.width() - (0 if self.__dict__.get("empty") else axis.width()) - 14, 40)  # over the data
+        font.setPointSize(TITLE_PT)
+        room = max(self.width() - 16, 40)  # the plot's whole width
         text = QFontMetrics(font).elidedText(self.full_title, Qt.TextElideMode.ElideRight, room)
-        self.setTitle(text, color="#d7dae0", size="10pt")
+        self.setTitle(text, color="#d7dae0", size=f"{TITLE_PT}pt")
         self.setToolTip(self.full_title if text != self.full_title else "")
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
@@ -85,16 +89,32 @@ class TitledPlot(pg.PlotWidget):
             self.empty = empty
             for name in ("left", "bottom"):
                 self.getPlotItem().showAxis(name, not empty)
+            if self.getPlotItem().legend is not None:  # no names of curves not drawn yet
+                self.getPlotItem().legend.setVisible(not empty)
             self._fit_title()
+
+
+class SideLegend(pg.LegendItem):
+    """A legend whose rows keep together at the top of its cell, each name level with its line (pyqtgraph's
+    rows spread over the cell's height, the names at their tops)."""
+
+    def updateSize(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().updateSize()
+        height = 0.0
+        for sample, label in self.items:
+            self.layout.setAlignment(label, Qt.AlignmentFlag.AlignVCenter)
+            height += max(label.preferredHeight(), sample.boundingRect().height()) + self.layout.verticalSpacing()
+        self.setMaximumHeight(max(height, 1.0))
 
 
 def side_legend(plot: pg.PlotWidget) -> pg.LegendItem:
     """A legend beside the plot's data (right of it, in the plot's layout), never over a curve; curves
     plotted with a name join it."""
     item = plot.getPlotItem()
-    legend = pg.LegendItem(labelTextColor="#d7dae0", verSpacing=-4)
+    legend = SideLegend(labelTextColor="#d7dae0", verSpacing=-4)
     legend.setLabelTextSize("8pt")
     item.layout.addItem(legend, 2, 3)
+    item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop)
     item.legend = legend
     return legend
 

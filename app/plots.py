@@ -53,6 +53,7 @@ class PlotsPanel(QWidget):
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)
         self.epoch_plot = _plot("Epoch time by phase", "seconds", "epoch")
+        self.epoch_plot.getPlotItem().getAxis("bottom").setStyle(hideOverlappingLabels=10)  # the last epoch's too
         self.epoch_plot.setToolTip("The phases' colours are those of the Phase share plot beside, which names them")
         self.share_plot = _plot("Phase share (live)", "", "% of wall time")
         self.share_plot.getPlotItem().invertY(True)
@@ -299,7 +300,7 @@ class PlotsPanel(QWidget):
                 label = f"{w:.1f}%" if w > 0 else ""
                 if label != item.toPlainText():  # a label's text is laid out anew on each change
                     item.setText(label)
-                    inside = w > 50.0  # a long bar holds its label at its end, inside the plot
+                    inside = w > 70.0  # only a bar too long for its label beside holds it at its end
                     item.setAnchor((1, 0.5) if inside else (0, 0.5))
                     item.setPos(w - 1.0 if inside else w + 1.0, y + offset)
 

@@ -43,6 +43,7 @@ class RunViewsMixin:
             return False
         self._stop_following()
         self.clear_banner()
+        self.run_opened.emit(str(run.path))
         self._reset_views(run.part)
         self.shown_run = Path(run.path)
         status = run.status

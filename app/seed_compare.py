@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -21,11 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from isoscope.app.config_editor import CHECK_STYLE
 from isoscope.app.job_client import JobClient
 from isoscope.core import events as ev
 from isoscope.core.config import ConfigError, from_dict, to_dict
 from isoscope.core.runs.rundir import read_json
 from isoscope.core.seed_compare import ROWS, budget_config, compare_process
+
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def comparable(run_dir: Path | None) -> bool:
@@ -52,6 +56,7 @@ class SeedComparePanel(QWidget):
         self.run_btn = QPushButton("Compare with seed-style")
         self.run_btn.clicked.connect(self.start)
         self.full_box = QCheckBox("the run's own budget (slow: the seed's way of training)")
+        self.full_box.setStyleSheet(CHECK_STYLE)
         row.addWidget(self.run_btn)
         row.addWidget(self.full_box)
         row.addStretch(1)
@@ -72,6 +77,7 @@ class SeedComparePanel(QWidget):
         self.client.crashed.connect(lambda message, _details: self._say(f"the comparison's {message}", "error"))
         self.client.log.connect(lambda e: self._say(e.text))
         self.client.state_changed.connect(lambda _s: window._update_actions(window.client.state))
+        self.client.state_changed.connect(lambda _s: self.run_btn.setEnabled(not self.busy))  # one at a time
 
     @property
     def busy(self) -> bool:
@@ -104,7 +110,9 @@ class SeedComparePanel(QWidget):
         for i, key in enumerate([*ROWS, "total"]):
             ratio = seed[key] / iso[key] if iso[key] > 0 else float("nan")
             for j, text in enumerate((f"{seed[key]:.3f} s", f"{iso[key]:.3f} s", f"{ratio:.2f}x")):
-                self.table.setItem(i, j, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(RIGHT)  # the digits of the seconds line up
+                self.table.setItem(i, j, item)
         self._say(f"on {s['device']} with {s['budget']}: isoscope is {s['speedup']:.2f}x the seed-style speed "
                   "(sampling + training + reconstruction)")  # fmt: skip
 

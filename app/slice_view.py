@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
-from isoscope.app.plot_style import side_legend
+from isoscope.app.config_editor import CHECK_STYLE
+from isoscope.app.plot_style import _plot, coloured
 from isoscope.core import events as ev
 
 AXES = ("x", "y", "z")
@@ -259,21 +260,23 @@ class FitErrorPanel(QWidget):
         self.distances: dict[str, np.ndarray] = {}
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
-        self.colour_btn = QPushButton("Colour part by distance to fit")
-        self.colour_btn.setCheckable(True)
+        self.colour_btn = QCheckBox("Colour part by distance to fit")
+        self.colour_btn.setStyleSheet(CHECK_STYLE)  # ticked or not, the box shows on the dark panel
         self.colour_btn.toggled.connect(self.show_part_error)
         self.summary = QLabel("Needs a fitted mesh (after a run or Reconstruct now).")
         self.summary.setWordWrap(True)
         row.addWidget(self.colour_btn)
         layout.addLayout(row)
         layout.addWidget(self.summary)
-        self.plot = pg.PlotWidget(title="distance histogram (original units)")
-        side_legend(self.plot)  # beside the histograms, never over them
-        self.plot.setLabel("bottom", "distance")
-        self.plot.setLabel("left", "share of samples")
+        colours = (("fit → part", "#e5a845"), ("part → fit", "#56b6c2"))
+        self.plot = _plot("Distance histograms", "% of samples", "distance (original units)")
+        self.plot.set_empty(True)  # no axes until there is a fit to measure
+        names = QLabel(coloured(*colours))  # the curves' names in their colours, over no data
+        names.setToolTip("fit → part: from the fitted mesh to the part; part → fit: from the part to the fit")
+        layout.addWidget(names)
         self.curves = {
-            name: self.plot.plot([0, 0], [0], stepMode="center", pen=pg.mkPen(colour, width=2), name=name)
-            for name, colour in (("fit → part", "#e5a845"), ("part → fit", "#56b6c2"))
+            name: self.plot.plot([0, 0], [0], stepMode="center", pen=pg.mkPen(colour, width=2))
+            for name, colour in colours
         }
         layout.addWidget(self.plot, 1)
 
@@ -298,7 +301,8 @@ class FitErrorPanel(QWidget):
         edges = np.linspace(0.0, hi, 61)
         for name, d in self.distances.items():
             counts, _ = np.histogram(np.clip(d, 0, hi), bins=edges)
-            self.curves[name].setData(edges, counts / max(len(d), 1))
+            self.curves[name].setData(edges, 100.0 * counts / max(len(d), 1))
+        self.plot.set_empty(False)
         f2p, p2f = self.distances["fit → part"], self.distances["part → fit"]
         self.summary.setText(f"Chamfer-L1 ≈ {0.5 * (f2p.mean() + p2f.mean()):.4g}; 95th percentile: fit → part "
                              f"{np.percentile(f2p, 95):.4g}, part → fit {np.percentile(p2f, 95):.4g} (original units)."

@@ -102,6 +102,10 @@ class Viewport(QWidget):
         self.clip_slider = QSlider(Qt.Orientation.Horizontal)
         self.clip_slider.setRange(0, 100)
         self.clip_slider.setValue(50)
+        self.clip_slider.setMinimumWidth(50)  # a slider, not a lone square, in a narrow viewport
+        self.clip_slider.setToolTip("Where the clipping plane cuts, along the chosen axis")
+        self.clip_slider.setVisible(False)  # shown with Clip: unticked, the row keeps the viewport narrow
+        self.clip_box.toggled.connect(self.clip_slider.setVisible)
         self.info = QLabel("")
         self.info.setStyleSheet("color: #9aa0a6")
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
@@ -184,7 +188,7 @@ class Viewport(QWidget):
             self.points, scalars="signed distance", cmap="coolwarm", clim=(-lim, lim), point_size=3,
             name="points", render=False,
             scalar_bar_args={"title": "signed distance", "position_x": 0.25, "position_y": 0.86, "width": 0.5,
-                             "height": 0.06, "color": "#d7dae0", "fmt": "%.2g"},  # above; the fit's is below
+                             "height": 0.06, "color": "#d7dae0", "fmt": "%.2g", "n_labels": 3},  # the fit's is below
         )  # fmt: skip
         self._apply_clip(render=False)
 
@@ -198,7 +202,7 @@ class Viewport(QWidget):
             mesh["distance to part"] = dist
             hi = float(np.percentile(dist, 99)) or 1e-9
             bar = {"title": "distance to part", "color": "#d7dae0", "fmt": "%.2g", "position_x": 0.25,
-                   "position_y": 0.03, "width": 0.5, "height": 0.06}  # fmt: skip
+                   "position_y": 0.03, "width": 0.5, "height": 0.06, "n_labels": 3}  # fmt: skip
             kwargs.update(scalars="distance to part", cmap="plasma", clim=(0.0, hi), scalar_bar_args=bar)
         else:
             kwargs["color"] = "#e5a845"

@@ -137,3 +137,30 @@ def test_a_loss_at_or_below_zero_gets_a_linear_axis_and_validation_is_listed_onl
     panel.reset()
     panel.refresh()
     assert panel.loss_log and panel.loss_legend.getLabel(panel.val_curve) is None
+
+
+def test_titles_read_whole_at_a_laptops_size(qtbot):
+    """At 1366x768 the plots get about 372x540 pixels: every title, the longest live ones included, reads
+    whole; a title longer than its plot is elided, with the whole of it as the tooltip."""
+    from isoscope.app.plots import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(372, 540)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.handle(ev.Progress(100, 10_000, 1, 20, 123_456.0, 3599.0))  # "123k samples/s, ETA 59:59"
+    panel.handle(ev.PhaseTimes("epoch", 1, {"forward": 1.0, "backward": 2.0}, 3.0))
+    panel.handle(ev.PhaseTimes("total", 1, {"forward": 1.0, "backward": 2.0}, 3.0))
+    panel.add_resource_sample(1.0, 100.0, 50.0, "CPU 100%, RSS 10.00 GiB")
+    panel.refresh()
+    plots = (panel.loss_plot, panel.epoch_plot, panel.share_plot, panel.rate_plot, panel.res_plot)
+    titles = [p.full_title for p in plots]
+    assert titles[1:] == ["Epoch time by phase", "Phase share (run)", "123k samples/s, ETA 59:59",
+                          "CPU 100%, RSS 10.00 GiB"]  # fmt: skip
+    for plot in plots:
+        assert plot.getPlotItem().titleLabel.text == plot.full_title and plot.toolTip() == ""
+    long = "CPU 100%, RSS 10.00 GiB of a machine with a very long title"
+    panel.res_plot.show_title(long)
+    shown = panel.res_plot.getPlotItem().titleLabel.text
+    assert shown.endswith("…") and long.startswith(shown[:-1]) and panel.res_plot.toolTip() == long

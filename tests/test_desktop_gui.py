@@ -201,6 +201,7 @@ def test_slice_readout_comparison_and_glitches(qtbot, window, finished_run):
     assert slices.plane_actor.GetVisibility()
     dock.tabs.setCurrentWidget(dock.errors)
     assert not slices.plane_actor.GetVisibility()
+    assert dock.errors.summary.text().startswith("Chamfer-L1") and not dock.errors.plot.empty  # the run's fit
     dock.tabs.setCurrentWidget(slices)
     assert slices.plane_actor.GetVisibility()
     dock.errors.colour_btn.setChecked(True)
@@ -214,7 +215,7 @@ def test_slice_readout_comparison_and_glitches(qtbot, window, finished_run):
     # the seed-style comparison: both breakdowns side by side, on a budget it names
     with qtbot.waitSignal(w.seed_compare.client.finished, timeout=TIMEOUT_MS):
         assert _press(qtbot, w, w.act_compare, "Ctrl+Shift+C") == 1
-        assert not w.act_compare.isEnabled()  # one at a time
+        assert not w.act_compare.isEnabled() and not w.seed_compare.run_btn.isEnabled()  # one at a time
     table = w.seed_compare.table
     assert [table.verticalHeaderItem(i).text() for i in range(4)] == ["sampling", "training", "reconstruction",
                                                                        "total"]  # fmt: skip

@@ -59,3 +59,13 @@ def test_window_icon_has_every_size(qtbot) -> None:  # type: ignore[no-untyped-d
     assert not icon.isNull()
     sizes = sorted(s.width() for s in icon.availableSizes())
     assert sizes == list(resources.ICON_SIZES)
+
+
+def test_the_strip_names_the_preset_shown_and_makes_way_for_a_run(window, qtbot, finished_run) -> None:  # type: ignore[no-untyped-def]
+    panel = window.first_run
+    window.setup.preset_box.setCurrentText("tiny")
+    assert "Choose the <i>smoke</i> preset (the box shows <i>tiny</i>)" in panel.steps.text()
+    window.setup.preset_box.setCurrentText("smoke")
+    assert "Keep the <i>smoke</i> preset" in panel.steps.text() and "box shows" not in panel.steps.text()
+    assert window.open_path(finished_run)  # File ▸ Open run…: the strip goes before the run's views are framed
+    assert not panel.isVisible()
