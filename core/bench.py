@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--part", default=str(DEFAULT_PART), help="STL part to benchmark on")
     ap.add_argument("--steps", type=int, default=50, help="training steps timed")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of the end-to-end runs (default: the preset's)")
+    ap.add_argument("--precision", default=None, choices=("auto", "fp32", "tf32", "bf16"),
+                    help="the precision to measure (default: the preset's, auto)")  # fmt: skip
     ap.add_argument("--sizes", default=None, metavar="POINTS:RES[,POINTS:RES...]",
                     help="training points and reconstruction resolution of each end-to-end run (the first also "
                          "sizes the phase figures); default: the preset's")  # fmt: skip
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise C.ConfigError("--epochs must be at least 1")
             cfg.train.epochs = args.epochs
         cfg.sampling.num_points, cfg.recon.resolution = sizes[0]
-        cfg.train.precision, reason = resolve_precision(cfg.train.precision, dev)
+        cfg.train.precision, reason = resolve_precision(args.precision or cfg.train.precision, dev)
         load_part(args.part)
     except (C.ConfigError, JobError, PartError) as exc:
         print(f"isoscope-bench: error: {exc}", file=sys.stderr)
