@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise C.ConfigError("--epochs must be at least 1")
             cfg.train.epochs = args.epochs
         cfg.sampling.num_points, cfg.recon.resolution = sizes[0]
-        cfg.train.precision, reason = resolve_precision(args.precision or cfg.train.precision, dev)
+        cfg.train.precision, reason = resolve_precision(args.precision or cfg.train.precision, dev, cfg)
         load_part(args.part)
     except (C.ConfigError, JobError, PartError) as exc:
         print(f"isoscope-bench: error: {exc}", file=sys.stderr)

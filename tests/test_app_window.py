@@ -103,10 +103,9 @@ def test_window_runs_a_job_without_importing_torch(tmp_path):
     assert abs(sum(out["share"].values()) - 100.0) < 1e-6 and out["share"].get("backward", 0) > 0
     assert out["fit_shown"] and out["fit_points"] > 100
     # The precision the run chose (auto, the default) and why: in the status bar and its tooltip.
-    from isoscope.core.machine import cpu_bf16_feature
-
-    assert out["device"].startswith("cpu (") and out["device"].endswith(", bf16" if cpu_bf16_feature() else ", fp32")
-    assert out["device_tip"].startswith("precision auto: ")
+    chosen = out["device_tip"].removeprefix("precision auto: ").split()[0]  # the tiny preset: fp32 (too small)
+    assert out["device_tip"].startswith("precision auto: ") and chosen in ("fp32", "bf16")
+    assert out["device"].startswith("cpu (") and out["device"].endswith(f", {chosen}")
 
 
 def test_bad_inputs_are_refused_with_a_message(window, tmp_path):

@@ -9,6 +9,7 @@ import torch
 
 from isoscope.core import events as ev
 from isoscope.core.cli import train_main
+from isoscope.core.config import preset
 from isoscope.core.console import TerminalSink
 from isoscope.core.job import resolve_precision
 from isoscope.core.machine import cpu_bf16_feature
@@ -24,14 +25,16 @@ from support import PARTS
 CPU = torch.device("cpu")
 
 
-def test_auto_picks_by_device_and_an_explicit_choice_is_honoured():
+def test_auto_picks_by_device_and_network_and_an_explicit_choice_is_honoured():
     feature = cpu_bf16_feature()
-    precision, reason = resolve_precision("auto", CPU)
+    precision, reason = resolve_precision("auto", CPU, preset("high"))  # the DAM network at batch 1024
     assert precision == ("bf16" if feature else "fp32")
     assert "auto" in reason and (feature or "neither") in reason
-    assert resolve_precision("auto", torch.device("cuda", 0))[0] == "tf32"
+    small, why = resolve_precision("auto", CPU, preset("smoke"))  # 4 x 64 at batch 256: bf16 would be slower
+    assert small == "fp32" and ("too few" in why if feature else "neither" in why)
+    assert resolve_precision("auto", torch.device("cuda", 0), preset("smoke"))[0] == "tf32"
     for asked in ("fp32", "tf32", "bf16"):
-        assert resolve_precision(asked, CPU) == (asked, f"precision {asked}, as asked")
+        assert resolve_precision(asked, CPU, preset("smoke")) == (asked, f"precision {asked}, as asked")
 
 
 def test_bf16_weight_gradients_follow_fp32():
