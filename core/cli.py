@@ -101,9 +101,10 @@ def choose_run_dir(output: Path | None, part: Path, job: str) -> Path:
     return fresh_dir(output, part, job) if output is not None else new_run_dir(default_root(), str(part), job)
 
 
-def run_parts(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path], quiet: bool, loaded: Any = None
-              ) -> list[dict[str, Any]]:  # fmt: skip
-    """Fit parts in this process (alone: with the terminal as the sink; a group: quietly)."""
+def run_parts(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path], quiet: bool, loaded: Any = None,
+              prepared: list[Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Fit parts in this process (alone: with the terminal as the sink; a group: quietly); ``prepared``: a
+    group's parts prepared ahead (:mod:`isoscope.core.sdf.prefetch`)."""
     from isoscope.core.console import TerminalSink
     from isoscope.core.job import Reporter, fit_parts
 
@@ -111,7 +112,7 @@ def run_parts(parts: list[Path], cfg: C.RunConfig, run_dirs: list[Path], quiet: 
     reporters = [Reporter(d, sink) for d, sink in zip(run_dirs, sinks, strict=True)]
     try:
         warn = lambda text: print(text, file=sys.stderr)  # noqa: E731
-        return fit_parts([str(p) for p in parts], cfg, run_dirs, reporters, warn, loaded)[0]
+        return fit_parts([str(p) for p in parts], cfg, run_dirs, reporters, warn, loaded, prepared)[0]
     finally:
         for sink in sinks:
             getattr(sink, "close", lambda: None)()
@@ -234,10 +235,7 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool,
         if ray is not None:
             _fit_on_ray(run, cfg, ray, on_part, nodes)
         else:
-            for group in run.groups():
-                run_dirs = [run.run_dir(p) for p in group]
-                for part, run_dir, summary in zip(group, run_dirs, run_parts(group, cfg, run_dirs, True), strict=True):
-                    on_part(part, run_dir, summary)
+            _fit_here(run, cfg, on_part)
     except KeyboardInterrupt:
         print(f"stopped: {len(run.table.rows)} of {len(run.parts)} parts finished; batch summary: "
               f"{run.table.csv_path}", file=sys.stderr)  # fmt: skip
@@ -245,6 +243,26 @@ def run_folder(folder: Path, cfg: C.RunConfig, output: Path | None, quiet: bool,
     print(run.table.text())
     print(f"batch summary: {run.table.csv_path} and {run.table.json_path}")
     return 0 if run.table.all_ok() else 1
+
+
+def _fit_here(run: Any, cfg: C.RunConfig, on_part: Callable[..., None]) -> None:
+    """The folder run's groups in this process, the next group's parts prepared while one trains
+    (``train.overlap``; :class:`isoscope.core.sdf.prefetch.GroupPrefetch`)."""
+    from contextlib import nullcontext
+
+    groups = run.groups()
+    if cfg.job != "sdf":
+        ahead: Any = nullcontext([(group, None) for group in groups])
+    else:
+        from isoscope.core.sdf.prefetch import GroupPrefetch
+
+        ahead = GroupPrefetch(groups, cfg)
+    with ahead as ordered:
+        for group, prepared in ordered:
+            run_dirs = [run.run_dir(p) for p in group]
+            summaries = run_parts(group, cfg, run_dirs, True, prepared=prepared)
+            for part, run_dir, summary in zip(group, run_dirs, summaries, strict=True):
+                on_part(part, run_dir, summary)
 
 
 def _connect(opts: Any) -> list[dict[str, Any]]:

@@ -99,6 +99,11 @@ class TrainConfig:
         "Folder runs: parts whose networks train together in one batched network (same result as alone).",
         "--batchParts",
     )
+    overlap: bool = _f(
+        True,
+        "Folder runs: prepare the next group's parts (read, health check, sampling) in a helper process "
+        "while this group trains; off: each group is prepared in turn.",
+    )
 
 
 @dataclass

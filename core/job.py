@@ -330,12 +330,14 @@ def make_job(part: str, cfg: RunConfig, run_dir: Path, reporter: Reporter) -> Jo
 
 
 def fit_parts(parts: list[str], cfg: RunConfig, run_dirs: list[Path], reporters: list[Reporter],
-              warn: Callable[[str], None], loaded: Any = None) -> tuple[list[dict[str, Any]], list[Any]]:  # fmt: skip
+              warn: Callable[[str], None], loaded: Any = None, prepared: list[Any] | None = None
+              ) -> tuple[list[dict[str, Any]], list[Any]]:  # fmt: skip
     """Fit parts in this process; each one's summary, and its job (None where none could be made). One
-    part fits alone (``loaded``: the part already read), several SDF parts as one batched group. A group
+    part fits alone (``loaded``: the part already read), several SDF parts as one batched group
+    (``prepared``: each part's data prepared ahead, see :mod:`isoscope.core.sdf.prefetch`). A group
     that fails as a whole (out of memory, say) is fitted again one part at a time. Every failure goes
     through the one failure path."""
-    if len(parts) == 1:
+    if len(parts) == 1 and prepared is None:
         summary, job = _fit_one(parts[0], cfg, run_dirs[0], reporters[0], loaded)
         return [summary], [job]
     from isoscope.core.sdf.group import run_group
@@ -344,7 +346,7 @@ def fit_parts(parts: list[str], cfg: RunConfig, run_dirs: list[Path], reporters:
     each = list(zip(parts, [cfg] * len(parts), run_dirs, reporters, strict=True))
     try:
         jobs = [SDFJob(*args) for args in each]
-        return run_group(jobs), list(jobs)
+        return run_group(jobs, prepared), list(jobs)
     except Exception as exc:  # noqa: BLE001 - e.g. out of memory for the whole group
         warn(f"batched group failed ({type(exc).__name__}: {exc}); fitting its parts one by one")
         alone = [_fit_one(*args) for args in each]

@@ -3,17 +3,19 @@
 Each part keeps its own SDFJob (run directory, sampling, scaler, initial weights, permutations,
 validation, checkpoint, mesh and summary); only the training steps run together, in the one training
 loop (:func:`isoscope.core.sdf.train.train_parts`). A small MLP that leaves a GPU idle then fills it.
-The parts are read and health-checked side by side on the CPU first.
+The parts are read and health-checked side by side on the CPU first, unless a folder run prepared them
+ahead, in another process, while the group before trained (:mod:`isoscope.core.sdf.prefetch`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from isoscope.core.sdf.job import SDFJob
+from isoscope.core.sdf.prefetch import Prepared
 from isoscope.core.sdf.train import train_parts
 
 
@@ -32,24 +34,32 @@ def _prefetch(job: SDFJob) -> float:
     return time.perf_counter() - t0
 
 
-def run_group(jobs: list[SDFJob]) -> list[dict[str, Any]]:
+def run_group(jobs: list[SDFJob], prepared: list[Prepared | None] | None = None) -> list[dict[str, Any]]:
     """begin + setup each job, train them together, then conclude and finish each; returns summaries.
 
-    The parts are read and checked side by side on the CPU first. A part that fails to load or set up is
-    reported as failed (its summary says why) and the rest go on.
+    ``prepared``: parts prepared ahead in another process (:mod:`isoscope.core.sdf.prefetch`; None for a
+    part to prepare here). The others are read and checked side by side on the CPU first. A part that fails
+    to load or set up is reported as failed (its summary says why) and the rest go on.
     """
     from isoscope.core.failure import job_failed
 
+    ahead = list(prepared) if prepared is not None else [None] * len(jobs)
     results: dict[int, dict[str, Any]] = {}
     ready: list[tuple[int, SDFJob]] = []
-    with ThreadPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        loading = [pool.submit(_prefetch, job) for job in jobs]
+    here = [k for k, data in enumerate(ahead) if data is None]
+    loading: dict[int, Future[float]] = {}
+    if here:
+        with ThreadPoolExecutor(max(1, min(len(here), os.cpu_count() or 1))) as pool:
+            loading = {k: pool.submit(_prefetch, jobs[k]) for k in here}
     for k, job in enumerate(jobs):
         try:
-            seconds = loading[k].result()
-            job.timer.totals["load"] += seconds
+            data = ahead[k]
+            if data is None:
+                job.timer.totals["load"] += loading[k].result()
+            else:
+                job.part = data.part
             job.begin()
-            job.setup()
+            job.setup(data)
             ready.append((k, job))
         except Exception as exc:  # noqa: BLE001 - one part never stops the group
             results[k] = job_failed(exc, job.run_dir, job.part_path, job.emit)

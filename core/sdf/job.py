@@ -26,6 +26,7 @@ from isoscope.core.sdf.fit import FitError, load_fit
 from isoscope.core.sdf.metrics import surface_metrics, to_original_units
 from isoscope.core.sdf.network import build_model
 from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.prefetch import Prepared
 from isoscope.core.sdf.reconstruct import (
     EMPTY_SURFACE_ADVICE,
     evaluate_grid,
@@ -49,27 +50,61 @@ class SDFJob(JobBase):
     optimizer_state: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- setup
-    def setup(self) -> None:
-        cfg, dev, timer = self.cfg, self.device, self.timer
-        torch.manual_seed(cfg.train.seed)
-        self.gen = torch.Generator(device=dev).manual_seed(cfg.train.seed)
+    def setup(self, prepared: Prepared | None = None) -> None:
+        """Prepare the part's data (or take ``prepared``: made ahead, in another process, by
+        :mod:`isoscope.core.sdf.prefetch`), then put it on the device with the scaler and the network."""
+        cfg, dev = self.cfg, self.device
+        torch.manual_seed(cfg.train.seed)  # the network's initial weights
         set_precision(dev, cfg.train.precision)
         resume = self.resume_state()  # checked first: a checkpoint that cannot continue fails before sampling
-        faces = self.check_health()
+        self.place(prepared or self.prepare(live=True), resume)
+
+    def prepare(self, live: bool = True) -> Prepared:
+        """The part's health, the faces to fit, its BVH and its training and validation sets, drawn with the
+        job's own generator (seeded from ``train.seed``: the same points in any process). ``live``: announce
+        the health and report the sampling's progress as they come; else nothing is emitted or written."""
+        cfg, dev, timer = self.cfg, self.device, self.timer
+        gen = torch.Generator(device=dev).manual_seed(cfg.train.seed)
+        health = self.read_health()
+        if live:
+            self.announce_health(health)
         with timer.phase("sample"):
             with timer.phase("sample.bvh"):
-                self.verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
-                self.faces = torch.as_tensor(faces, dtype=torch.int64, device=dev)
-                self.mesh_sdf = MeshSDF(self.part.normalised_vertices, faces, dev, self.sign_method())
-            self.mesh_sdf.progress = self.report_sampling
+                verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
+                faces = torch.as_tensor(health["faces"], dtype=torch.int64, device=dev)
+                mesh_sdf = MeshSDF(self.part.normalised_vertices, health["faces"], dev, health["sign"])
+            mesh_sdf.progress = self.report_sampling if live else None
             self._t_sample = time.perf_counter()
-            points, dist = draw_training_set(self.mesh_sdf, self.verts, self.faces, cfg.sampling, self.gen, timer)
-            self.mesh_sdf.progress = None
+            points, dist = draw_training_set(mesh_sdf, verts, faces, cfg.sampling, gen, timer)
+            mesh_sdf.progress = None
             with timer.phase("sample.validation"):
-                self.val = validation_sets(
-                    self.mesh_sdf, self.verts, self.faces, cfg.sampling.validation_points, self.gen
-                )
+                val = validation_sets(mesh_sdf, verts, faces, cfg.sampling.validation_points, gen)
+        return Prepared(health, points, dist, val, gen.get_state(), mesh_sdf, announced=live)
+
+    def place(self, data: Prepared, resume: dict[str, Any] | None = None) -> None:
+        """Put prepared data on the device (the BVH built again when it came from another process), fit the
+        scaler, build the network and optimiser, write points.npz."""
+        cfg, dev, timer = self.cfg, self.device, self.timer
+        if data.part is not None:
+            self.part = data.part
+        if data.seconds:  # prepared in the helper: its phases ran while the group before trained
+            self.log("read, checked and sampled ahead in a helper process, while the group before trained")
+        for key, seconds in data.seconds.items():
+            timer.totals[key] += seconds
+        if not data.announced:
+            self.announce_health(data.health)
+        self.gen = torch.Generator(device=dev)
+        self.gen.set_state(torch.as_tensor(data.gen_state).cpu())
+        with timer.phase("sample"), timer.phase("sample.bvh"):
+            self.verts = torch.as_tensor(self.part.normalised_vertices, dtype=torch.float32, device=dev)
+            self.faces = torch.as_tensor(data.health["faces"], dtype=torch.int64, device=dev)
+            self.mesh_sdf = data.mesh_sdf or MeshSDF(
+                self.part.normalised_vertices, data.health["faces"], dev, data.health["sign"]
+            )
         with timer.phase("cache"):
+            points, dist = torch.as_tensor(data.points, device=dev), torch.as_tensor(data.dist, device=dev)
+            self.val = {k: (torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev))
+                        for k, (x, y) in data.val.items()}  # fmt: skip
             if resume:
                 self.scaler = scaler_from_state(resume["scaler"]).to(dev)
             else:
@@ -107,37 +142,46 @@ class SDFJob(JobBase):
         self.log(f"continuing {self.cfg.resumed_from} (trained {state['epoch']} epochs, {state['step']} steps)")
         return state
 
-    def check_health(self) -> np.ndarray:
-        """Write health.json (the mesh health at the reconstruction grid), log what matters for the fit,
-        and return the faces to fit: inside-out bodies turned the right way, everything else as read."""
+    def read_health(self) -> dict[str, Any]:
+        """The mesh health at the reconstruction grid (``report``; None with ``error`` when the check failed),
+        the faces to fit (inside-out bodies turned the right way, else as read) and the sign method: ray
+        parity where the report says it is exact (cheaper), else the winding number. Emits nothing."""
         from isoscope.core.mesh.checks import turn_bodies
         from isoscope.core.mesh.health import report
 
-        self.health_checks: dict[str, int] = {}
-        self.health_report: dict[str, Any] | None = None
         try:
             with self.timer.phase("load"):
                 rep = self.prefetched_health or report(self.part, self.cfg.recon.resolution)
+        except Exception as exc:  # noqa: BLE001 - the health check must never stop a fit
+            return {"report": None, "error": f"{type(exc).__name__}: {exc}", "faces": self.part.faces,
+                    "sign": "winding"}  # fmt: skip
+        inverted = [i for f in rep["findings"] if f["kind"] == "inverted_bodies" for i in f["bodies"]]
+        faces = turn_bodies(self.part.vertices, self.part.faces, inverted)
+        return {"report": rep, "error": None, "faces": faces, "inverted": len(inverted),
+                "sign": "parity" if parity_is_safe(rep) else "winding"}  # fmt: skip
+
+    def announce_health(self, health: dict[str, Any]) -> None:
+        """Write health.json, log what matters for the fit and how distances are signed."""
+        self.health_checks: dict[str, int] = {}
+        self.health_report: dict[str, Any] | None = None
+        rep, error = health["report"], health["error"]
+        try:
+            if rep is not None:
                 write_json_atomic(self.run_dir / "health.json", rep)
         except Exception as exc:  # noqa: BLE001 - the health check must never stop a fit
-            self.log(f"mesh health check failed ({type(exc).__name__}: {exc}); fitting the part as read", "warning")
-            return self.part.faces
+            rep, error = None, f"{type(exc).__name__}: {exc}"
+        if rep is None:
+            self.log(f"mesh health check failed ({error}); fitting the part as read", "warning")
+            return
         self.health_checks, self.health_report = rep["checks"], rep
         self.emit(ev.Artifact("health", str(self.run_dir / "health.json"), {"checks": rep["checks"]}))
         for f in rep["findings"]:
             if f["severity"] != "info":
                 self.log(f"mesh health: {f['title']}: {f['message']}", "warning")
-        inverted = [i for f in rep["findings"] if f["kind"] == "inverted_bodies" for i in f["bodies"]]
-        if inverted:
-            self.log(f"fitting with {len(inverted)} inside-out body(ies) turned the right way", "warning")
-        return turn_bodies(self.part.vertices, self.part.faces, inverted)
-
-    def sign_method(self) -> str:
-        """Ray parity where the health report says it is exact (cheaper), else the winding number."""
-        if parity_is_safe(self.health_report):
+        if health["inverted"]:
+            self.log(f"fitting with {health['inverted']} inside-out body(ies) turned the right way", "warning")
+        if health["sign"] == "parity":
             self.log("signed distances by ray parity (the part is closed and consistently wound)")
-            return "parity"
-        return "winding"
 
     def report_sampling(self, done: int, total: int) -> None:
         """Progress of the signed-distance queries of the training set (minutes on a CPU for big presets)."""
