@@ -136,6 +136,22 @@ def test_parity_is_not_used_where_it_would_be_wrong() -> None:
     assert not parity_is_safe(None)
 
 
+def test_parity_is_not_used_on_a_part_of_several_bodies(tmp_path) -> None:
+    """A shell inside another: a ray from between them crosses twice (parity says outside) where the winding
+    number counts both (inside); several bodies always take the winding number."""
+    from isoscope.core.mesh.health import report
+    from isoscope.core.mesh.part import load_part
+    from isoscope.core.sdf.distance import parity_is_safe
+
+    from support import write_binary_stl
+
+    outer, inner = trimesh.creation.icosphere(3, 1.0), trimesh.creation.icosphere(3, 0.5)
+    nested = write_binary_stl(tmp_path / "nested.stl", np.concatenate([outer.triangles, inner.triangles]))
+    single = write_binary_stl(tmp_path / "single.stl", outer.triangles)
+    assert parity_is_safe(report(load_part(single), 64))
+    assert not parity_is_safe(report(load_part(nested), 64))
+
+
 def test_morton_order_and_a_known_bound_leave_every_answer_as_it_was() -> None:
     from isoscope.core.sdf.distance import morton_order
 
