@@ -25,7 +25,7 @@ import torch
 
 from isoscope.core import config as C
 from isoscope.core.job import JobError, Reporter, resolve_device, resolve_precision
-from isoscope.core.machine import cpu_description
+from isoscope.core.machine import cpu_bf16_feature, cpu_description
 from isoscope.core.mesh.part import PartError, load_part
 from isoscope.core.phases import TRAIN_PHASES
 from isoscope.core.sdf.distance import MeshSDF
@@ -46,7 +46,7 @@ DEFAULT_PART = RESOURCES / "parts" / "bracket.stl"
 
 
 def machine(dev: torch.device) -> str:
-    text = f"{cpu_description()}, torch {torch.__version__}"
+    text = f"{cpu_description()} (bf16 units: {cpu_bf16_feature() or 'none'}), torch {torch.__version__}"
     if dev.type == "cuda":
         text = f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda}); host {text}"
     return text
