@@ -72,7 +72,7 @@ def test_helper_ignores_ctrl_c_and_leaves_when_the_run_stops(tmp_path):
     cfg = C.preset("tiny")
     cfg.device = "cpu"
     groups = [[PARTS / "box.stl"], [PARTS / "torus.stl"], [PARTS / "sphere.stl"]]
-    with GroupPrefetch(groups, cfg) as ahead:
+    with GroupPrefetch(groups, cfg, overlap=True) as ahead:
         order = iter(ahead)
         first, prepared = next(order)
         assert first == groups[0] and prepared is None  # prepared in the run, while the helper starts
