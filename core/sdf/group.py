@@ -59,7 +59,7 @@ def run_group(jobs: list[SDFJob], prepared: list[Prepared | None] | None = None)
             else:
                 job.part = data.part
             job.begin()
-            job.setup(data)
+            job.setup() if data is None else job.setup(data)
             ready.append((k, job))
         except Exception as exc:  # noqa: BLE001 - one part never stops the group
             results[k] = job_failed(exc, job.run_dir, job.part_path, job.emit)
