@@ -16,8 +16,8 @@ holds the same network differently:
 * in bf16 on the CPU (``low``), the fp32 weights are copied once per step into bf16 working matrices
   with one more row, which carries the constant 1 through the layer (ReLU(1) = 1): every multiply writes
   an aligned, contiguous output, and AMX/AVX-512 bf16 units do the arithmetic (fp32 accumulation). The
-  first layer, which reads the coordinates, stays fp32 (bf16 would round a point by up to 1/256 of its
-  coordinate). The weights, their gradients and Adam stay fp32.
+  first layer and the narrow layers near the output stay fp32 (``LOW_MIN_WIDTH``). The weights, their
+  gradients and Adam stay fp32.
 
 The inert units have zero weights in and out and a zero bias: ReLU(0) = 0 and ReLU'(0) = 0, so their
 gradients are exactly zero and Adam leaves them at zero. ``PackedMLP(net)`` therefore computes
@@ -32,6 +32,12 @@ import torch
 from torch import nn
 
 from isoscope.core.sdf.network import SDFNet
+
+#: In the bf16 path, only layers at least this wide both ways multiply in bf16. The first layer (which reads
+#: the coordinates: bf16 would round a point by up to 1/256 of its coordinate) and the narrow layers near the
+#: output (3% of the DAM network's multiply-adds) stay in the weights' dtype, so the prediction is not
+#: rounded to bf16's 8 bits on its way out.
+LOW_MIN_WIDTH = 128
 
 
 def _round_up(n: int, align: int) -> int:
@@ -77,7 +83,7 @@ class PackedMLP(nn.Module):
             work = []
             for k, w in enumerate(ws):
                 extra = 0 if k == len(ws) - 1 else 1
-                kind = w.dtype if k == 0 else dtype  # the first layer sees coordinates: bf16 would round them
+                kind = dtype if k and min(w.shape[-2:]) >= LOW_MIN_WIDTH else w.dtype  # see LOW_MIN_WIDTH
                 m = w.new_zeros(*w.shape[:-2], w.shape[-2] + extra, w.shape[-1], dtype=kind)
                 if extra:
                     m[..., -1, -1] = 1
@@ -229,9 +235,10 @@ class _PackedLowFn(torch.autograd.Function):
         depth = len(ctx.rows)
         hs, ws = saved[:depth], saved[depth:]
         grads: list[torch.Tensor | None] = [None] * depth
-        g = grad.to(torch.bfloat16)
+        g = grad
         for k in range(depth - 1, -1, -1):
-            grads[k] = (g.to(hs[k].dtype).mT @ hs[k])[..., : ctx.rows[k], :].float()  # the constant row: no weight
+            g = g.to(hs[k].dtype)  # layer k's input, and its working matrix, are in one dtype
+            grads[k] = (g.mT @ hs[k])[..., : ctx.rows[k], :].float()  # the constant row carries no weight
             if k:
                 g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)
         return (None, None, *grads)
