@@ -138,6 +138,7 @@ def test_a_writer_killed_mid_run_is_shown_stopped_unexpectedly(qtbot, tmp_path: 
         proc.wait()
 
 
+@pytest.mark.slow  # a second script run in a window (12 s); the live-follow test stays in the default run
 def test_screenshot_of_a_script_run_exits_when_done(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     subprocess.run([sys.executable, *EXAMPLE, "--epochs", "2", "--outputDir", str(root)], check=True,

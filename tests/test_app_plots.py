@@ -18,6 +18,7 @@ from isoscope.core import events as ev  # noqa: E402
 pytestmark = pytest.mark.gui
 
 
+@pytest.mark.slow  # ten seconds of updates at their real rate
 def test_plots_take_every_update_at_20_a_second(qtbot):
     """Ten seconds' worth of updates from a 50 ms timer: every point is plotted. (What an
     update costs is printed; benchmarks/window_overhead.py measures it against training.)"""

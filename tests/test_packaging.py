@@ -103,6 +103,7 @@ def files_under(home: Path) -> list[str]:
     return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
 
 
+@pytest.mark.slow  # a private environment installed and removed (19 s)
 def test_desktop_install_and_uninstall(tmp_path: Path, dist: dict[str, Path]) -> None:
     env, home = fake_home_env(tmp_path)
     install = ["bash", str(PACKAGING / "install.sh"), "--wheel", str(dist["wheel"]), "--reuse-env", sys.executable]

@@ -22,6 +22,7 @@ SHOTS = os.environ.get("ISOSCOPE_SCREENSHOTS")
 pytestmark = pytest.mark.gui
 
 
+@pytest.mark.slow  # a whole Gaussian fit in the window (27 s); the splat job's own tests stay in the default run
 def test_splat_run_from_the_window(qtbot, qapp, tmp_path):
     from isoscope.app.main_window import MainWindow
 
