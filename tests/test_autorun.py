@@ -88,13 +88,20 @@ def test_a_script_that_raises_is_recorded_failed_with_its_traceback(tmp_path: Pa
 
 def test_ctrl_c_stops_the_script_and_records_the_run_as_stopped(tmp_path: Path) -> None:
     out = tmp_path / "runs"
+    def as_a_terminal_would() -> None:
+        """Ctrl-C as a shell's foreground job gets it: the test process may ignore or block SIGINT (a
+        worker or helper started earlier in it does), and a child inherits both."""
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
     proc = subprocess.Popen([sys.executable, "-m", "isoscope.core.autorun", "--outputDir", str(out),
                              str(SCRIPTS / "until_interrupted.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+                            text=True, preexec_fn=as_a_terminal_would)  # fmt: skip
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "first step done"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130
+        _, err = proc.communicate(timeout=120)  # stderr read as it comes: a full pipe cannot stall the child
+        assert proc.returncode == 130, err[-2000:]
     finally:
         proc.kill()
         proc.wait()
