@@ -62,9 +62,9 @@ class FlatAdam:
     Used for every SDF fit, so a captured step trains exactly as an eager one (see make_adam).
 
     The parameters become views of the buffer, so each step is a concatenation of the gradients and a
-    dozen elementwise kernels over the whole buffer, each spread over the entire GPU (on the CPU, torch's
-    fused Adam kernel: one pass instead of a dozen, 10.8 ms -> 0.6 ms a step for the DAM network). torch's fused
-    Adam hands a small network's 600k values to a dozen thread blocks (86 us of a 470 us step at batch
+    dozen elementwise kernels over the whole buffer, each spread over the entire GPU. (On the CPU, torch's
+    fused Adam kernel does the same rule in one pass: 10.8 ms -> 0.6 ms a step for the DAM network.) torch's
+    fused Adam on a GPU hands a small network's 600k values to a dozen thread blocks (86 us of a 470 us step at batch
     1024 on an H100); with this one the whole step took 435 us. The step count and bias corrections live on
     the device, so the step can be captured in a CUDA graph.
     """
