@@ -33,7 +33,7 @@ from isoscope.core.sdf.job import SDFJob
 from isoscope.core.sdf.network import build_model
 from isoscope.core.sdf.packed import PackedMLP
 from isoscope.core.sdf.reconstruct import evaluate_grid, extract_surface
-from isoscope.core.sdf.reference import keras_step_rate, keras_version, plain_step_rate
+from isoscope.core.sdf.reference import alternating_rates, keras_reference, plain_step
 from isoscope.core.sdf.sampling import draw_training_set, uniform_points
 from isoscope.core.sdf.scalers import make_scaler
 from isoscope.core.sdf.seed_style import seed_style
@@ -103,7 +103,9 @@ def train_step_fn(
     return run
 
 
-def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: int) -> dict[str, Any]:
+def bench_phases(
+    part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: int, keras_python: str | None = None
+) -> dict[str, Any]:
     part = load_part(part_path)
     gen = torch.Generator(device=dev).manual_seed(0)
     sdf = MeshSDF(part.normalised_vertices, part.faces, dev)
@@ -137,12 +139,16 @@ def bench_phases(part_path: Path, cfg: C.RunConfig, dev: torch.device, steps: in
     step = train_step_fn(model, x, y, cfg, dev)
     for _ in range(5):
         step()
-    t_step = timed(dev, step, repeat=steps)
+    if dev.type == "cpu":  # beside the same network and step as a plain PyTorch script (and in Keras), same data
+        rates = alternating_rates({"isoscope": step, "plain": plain_step(cfg, x, y)}, b, max(steps // 10, 3), 10)
+        t_step = b / rates["isoscope"]
+        keras = keras_reference(cfg, x, y, steps, keras_python) or {}
+        out.update(plain_samples_per_s=rates["plain"], keras=keras.get("version"),
+                   keras_samples_per_s=keras.get("samples_per_s"))  # fmt: skip
+    else:
+        t_step = timed(dev, step, repeat=steps)
     flops = 3 * plain.flops_per_sample() * b / t_step
     out.update(train_samples_per_s=b / t_step, train_step_ms=1000 * t_step, train_flops=flops)
-    if dev.type == "cpu":  # the same network and step as a plain PyTorch script and in Keras, on the same data
-        out.update(plain_samples_per_s=plain_step_rate(cfg, x, y, steps), keras=keras_version(),
-                   keras_samples_per_s=keras_step_rate(cfg, x, y, steps))  # fmt: skip
     res = cfg.recon.resolution
 
     def predict(p: torch.Tensor) -> torch.Tensor:
@@ -185,7 +191,7 @@ def _reference_lines(p: dict[str, Any]) -> list[str]:
         lines.append(f"{'  Keras step (TensorFlow ' + p['keras'] + ')':34s} {'':10s} {keras / 1e6:11.3f} M samples/s"
                      f"  (isoscope {rate / keras:.2f}x)")  # fmt: skip
     else:
-        lines.append("  Keras step: skipped (TensorFlow is not installed; pip install tensorflow-cpu to compare)")
+        lines.append("  Keras step: skipped (no TensorFlow: pip install tensorflow-cpu, or give --keras-python)")
     return lines
 
 
@@ -197,10 +203,14 @@ def report(res: dict[str, Any]) -> str:
         f"arithmetic limit (measured {res['precision']} GEMM): {res['gemm_flops'] / 1e12:.2f} TFLOP/s",
         "",
         f"{'phase':34s} {'time':>10s} {'throughput':>22s} {'of limit':>9s}",
-        *(f"{name:34s} {res['pool'] / p[key]:9.3f}s {p[key] / 1e6:14.2f} Mq/s" for name, key in (
-            ("signed distance (pool)", "sdf_queries_per_s"),
-            ("  the same, unsorted", "sdf_unsorted_queries_per_s"),
-            ("  by ray parity (closed parts)", "sdf_parity_queries_per_s"))),  # fmt: skip
+        *(
+            f"{name:34s} {res['pool'] / p[key]:9.3f}s {p[key] / 1e6:14.2f} Mq/s"
+            for name, key in (
+                ("signed distance (pool)", "sdf_queries_per_s"),
+                ("  the same, unsorted", "sdf_unsorted_queries_per_s"),
+                ("  by ray parity (closed parts)", "sdf_parity_queries_per_s"),
+            )
+        ),  # fmt: skip
         f"{'unsigned distance (pool)':34s} {res['pool'] / p['unsigned_queries_per_s']:9.3f}s "
         f"{p['unsigned_queries_per_s'] / 1e6:14.2f} Mq/s",
         f"{'sampling (' + res['sampling'] + ')':34s} {p['sampling_s']:9.3f}s",
@@ -245,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, metavar="POINTS:RES[,POINTS:RES...]",
                     help="training points and reconstruction resolution of each end-to-end run (the first also "
                          "sizes the phase figures); default: the preset's")  # fmt: skip
+    ap.add_argument(
+        "--keras-python",
+        default=None,
+        metavar="PYTHON",
+        help="on a CPU, the interpreter whose TensorFlow runs the Keras reference (default: this one)",
+    )
     ap.add_argument("--no-seed-style", action="store_true", help="skip the seed-style comparison")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -272,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                            "sampling": cfg.sampling.method,
                            "pool": math.ceil(cfg.sampling.num_points / cfg.sampling.pool_ratio)}  # fmt: skip
     res["gemm_flops"] = gemm_flops(dev, cfg.train.precision)
-    res["phases"] = bench_phases(Path(args.part), cfg, dev, args.steps)
+    res["phases"] = bench_phases(Path(args.part), cfg, dev, args.steps, args.keras_python)
     res["end_to_end_runs"] = []
     for points, resolution in sizes:
         cfg.sampling.num_points, cfg.recon.resolution = points, resolution

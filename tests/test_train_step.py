@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from isoscope.core.sdf.network import SDFNet
-from isoscope.core.sdf.step import EagerStep, FlatAdam
+from isoscope.core.sdf.packed import PackedMLP
+from isoscope.core.sdf.step import EagerStep, FlatAdam, optimise
 
 from support import lockstep
 
@@ -44,3 +46,26 @@ def test_eager_step_accumulates_the_running_loss():
         step(torch.arange(32))
     assert abs(float(running) - sum(losses)) < 1e-5
     assert not torch.equal(before, net.net[0].weight)
+
+
+@pytest.mark.parametrize("low", [False, True])
+def test_packed_backward_writes_the_optimiser_buffer_and_zeroing_in_place_trains_the_same(low):
+    """The packed backward writes its gradients into FlatAdam's buffer (no concatenation); zeroing them in
+    place instead of to None (as the eager part of a graph step does) neither adds them twice nor differs."""
+    torch.manual_seed(0)
+    x = torch.rand(1024, 3) * 2 - 1
+    y = x.norm(dim=1) - 0.5
+    nets = [PackedMLP([SDFNet([160, 160, 16])]) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [FlatAdam(n.parameters(), lr=2e-3) for n in nets]
+    for n in nets:
+        n.low = low
+    for step in range(6):
+        idx = torch.arange(step * 128, step * 128 + 256) % len(x)
+        for n, opt, to_none in zip(nets, opts, (True, False), strict=True):
+            loss = (n(x[idx]) - y[idx]).abs().mean()
+            optimise(opt, loss, set_to_none=to_none)
+            assert opt._grads_in_buffer()  # set to None: the backward wrote there; in place: they were there
+    for a, b in zip(*(n.weights for n in nets), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert opts[0].grad.abs().sum() > 0

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from isoscope.core.sdf.network import SDFNet
+from isoscope.core.sdf.step import grad_slot
 
 #: In the bf16 path, only layers at least this wide both ways multiply in bf16. The first layer (which reads
 #: the coordinates: bf16 would round a point by up to 1/256 of its coordinate) and the narrow layers near the
@@ -178,6 +179,7 @@ class _PackedFn(torch.autograd.Function):
         ctx.save_for_backward(*outs[:-1], *ws)
         ctx.depth = len(ws)
         ctx.side = mlp.side_stream(x.device)
+        ctx.params = ws
         return outs[-1]
 
     @staticmethod
@@ -188,8 +190,9 @@ class _PackedFn(torch.autograd.Function):
         g = grad.contiguous()
         main, side = torch.cuda.current_stream() if ctx.side else None, ctx.side
         for k in range(ctx.depth - 1, -1, -1):
-            if side is None:
-                grads[k] = g.mT @ hs[k]  # weights and, in the last column, the bias
+            if side is None:  # weights and, in the last column, the bias
+                slot = grad_slot(ctx.params[k])
+                grads[k] = g.mT @ hs[k] if slot is None else torch.matmul(g.mT, hs[k], out=slot)
             else:  # off the critical path: on the side stream, beside the next layer's input gradient
                 side.wait_stream(main)
                 with torch.cuda.stream(side):
@@ -213,9 +216,26 @@ def _work_forward(x: torch.Tensor, ws: list[torch.Tensor], width: int, keep: boo
     h[..., -1] = 1
     hs = [h]
     for k, w in enumerate(ws[:-1]):
-        h = torch.relu_(h @ w.mT).to(ws[k + 1].dtype)
+        h = _linear_relu(h, w).to(ws[k + 1].dtype)
         hs = [*hs, h] if keep else [h]
     return [*hs, h @ ws[-1].mT]
+
+
+def _mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b.mT; for a 2-D ``b`` as a linear, which oneDNN runs faster on the CPU (20% for the weight
+    gradients' transposed layout)."""
+    return torch.nn.functional.linear(a, b) if b.dim() == 2 else a @ b.mT
+
+
+def _linear_relu(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """ReLU(h @ w.mT): for one bf16 matrix, oneDNN's multiply with the ReLU applied as it writes (15% less
+    than the two passes); else a linear (oneDNN reads ``w`` untransposed) or a batched multiply."""
+    if w.dim() == 2 and w.dtype == torch.bfloat16 and _FUSED_RELU:
+        return torch.ops.mkldnn._linear_pointwise(h, w, None, "relu", [], "")
+    return torch.relu_(_mm_t(h, w))
+
+
+_FUSED_RELU = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 class _PackedLowFn(torch.autograd.Function):
@@ -227,6 +247,7 @@ class _PackedLowFn(torch.autograd.Function):
         outs = _work_forward(x, low, mlp.cols[0], keep=True)
         ctx.save_for_backward(*outs[:-1], *low)
         ctx.rows = [w.shape[-2] for w in ws]
+        ctx.params = ws
         return outs[-1].float()
 
     @staticmethod
@@ -238,7 +259,9 @@ class _PackedLowFn(torch.autograd.Function):
         g = grad
         for k in range(depth - 1, -1, -1):
             g = g.to(hs[k].dtype)  # layer k's input, and its working matrix, are in one dtype
-            grads[k] = (g.mT @ hs[k])[..., : ctx.rows[k], :].float()  # the constant row carries no weight
+            grad = _mm_t(g.mT, hs[k].mT)[..., : ctx.rows[k], :]  # the constant row carries no weight
+            slot = grad_slot(ctx.params[k])
+            grads[k] = grad.float() if slot is None else slot.copy_(grad)
             if k:
                 g = torch.ops.aten.threshold_backward(g @ ws[k], hs[k], 0.0)
         return (None, None, *grads)

@@ -1,14 +1,24 @@
 """Reference training steps that ``isoscope-bench`` sets the job's step beside on a CPU.
 
 plain: the same network as a plain PyTorch script would build it (``nn.Linear`` and ReLU, fp32, eager,
-``torch.optim.Adam``, the L1 loss). keras: the same network, initialisation, optimiser and loss in Keras
-(TensorFlow, the seed trainer's framework), run by ``model.fit`` as the seed trainer runs it; only where
-TensorFlow is installed (benchmark-only, never a dependency).
+``torch.optim.Adam``, the L1 loss), timed in rounds alternating with the job's step, so that a machine
+whose speed drifts (shared cores, clocks) shifts both alike; each rate is the median of its rounds.
+keras: the same network, initialisation, optimiser and loss in Keras (TensorFlow, the seed trainer's
+framework), run by ``model.fit`` as the seed trainer runs it, in a process of its own (so torch's idle
+threads do not compete with TensorFlow's), the median of several epochs; only where TensorFlow is
+installed (benchmark-only, never a dependency).
 """
 
 from __future__ import annotations
 
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,58 +27,69 @@ from isoscope.core import config as C
 from isoscope.core.config import hidden_widths
 from isoscope.core.sdf.network import SDFNet
 
+KERAS_SCRIPT = Path(__file__).with_name("keras_reference.py")
 
-def plain_step_rate(cfg: C.RunConfig, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-    """Samples per second of a plain eager fp32 PyTorch step of the job's network on the CPU."""
+
+def plain_step(cfg: C.RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """One step of a plain eager fp32 PyTorch script training the job's network on the CPU, per call."""
     torch.manual_seed(0)
     net = SDFNet(hidden_widths(cfg.model), cfg.model.init).net
     opt = torch.optim.Adam(net.parameters(), lr=cfg.train.learning_rate)
     b = cfg.train.batch_size
     x, y = x.detach().cpu().float(), y.detach().cpu().float()[:, None]
     batches = max(len(x) // b, 1)
+    k = 0
 
-    def step(k: int) -> None:
+    def step() -> None:
+        nonlocal k
         xb, yb = x[(k % batches) * b : (k % batches + 1) * b], y[(k % batches) * b : (k % batches + 1) * b]
         loss = (net(xb) - yb).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        k += 1
 
-    for k in range(5):
-        step(k)
-    t0 = time.perf_counter()
-    for k in range(steps):
-        step(k)
-    return b * steps / (time.perf_counter() - t0)
+    return step
 
 
-def keras_version() -> str | None:
-    """TensorFlow's version, or None where it is not installed."""
-    try:
-        import tensorflow as tf  # noqa: PLC0415 - optional, benchmark-only
-    except ImportError:
-        return None
-    return str(tf.__version__)
+def alternating_rates(
+    steps: dict[str, Callable[[], None]], batch: int, rounds: int, per_round: int
+) -> dict[str, float]:
+    """Samples per second of each step: ``rounds`` rounds of ``per_round`` calls, the steps taking turns
+    (after two warm-up calls each); the median round of each."""
+    for fn in steps.values():
+        for _ in range(2):
+            fn()
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            rates[name].append(batch * per_round / (time.perf_counter() - t0))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def keras_step_rate(cfg: C.RunConfig, x: torch.Tensor, y: torch.Tensor, steps: int) -> float | None:
-    """Samples per second of the same network and step in Keras (``model.fit``, one epoch of ``steps``
-    batches after a warm-up epoch that traces the graph), or None without TensorFlow."""
-    if keras_version() is None:
-        return None
-    import tensorflow as tf  # noqa: PLC0415
-
-    tf.keras.utils.set_random_seed(0)
-    init = "he_uniform" if cfg.model.init == "he_uniform" else "glorot_uniform"
-    layers = [tf.keras.Input(shape=(3,))]
-    layers += [tf.keras.layers.Dense(w, activation="relu", kernel_initializer=init) for w in hidden_widths(cfg.model)]
-    model = tf.keras.Sequential([*layers, tf.keras.layers.Dense(1)])
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=cfg.train.learning_rate), loss="mae")
+def keras_reference(
+    cfg: C.RunConfig, x: torch.Tensor, y: torch.Tensor, steps: int, python: str | None = None, epochs: int = 5
+) -> dict | None:
+    """The same network and step in Keras, in ``python`` (this interpreter by default): {"version",
+    "samples_per_s"} (``model.fit`` of ``steps`` batches an epoch, after a warm-up epoch that traces the
+    graph; the median of ``epochs``), or None where TensorFlow cannot be imported there."""
     b = cfg.train.batch_size
     n = min(len(x), b * steps)
-    xs = x[:n].detach().cpu().numpy().astype(np.float32)
-    ys = y[:n].detach().cpu().numpy().astype(np.float32)
-    model.fit(xs[: b * 5], ys[: b * 5], batch_size=b, epochs=1, verbose=0, shuffle=False)
-    t0 = time.perf_counter()
-    model.fit(xs, ys, batch_size=b, epochs=1, verbose=0, shuffle=False)
-    return n / (time.perf_counter() - t0)
+    spec = {
+        "widths": hidden_widths(cfg.model), "init": cfg.model.init, "lr": cfg.train.learning_rate, "batch": b,
+        "epochs": epochs,
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="isoscope-keras-") as tmp:
+        data = Path(tmp) / "data.npz"
+        np.savez(data, x=x[:n].detach().cpu().numpy().astype(np.float32),
+                 y=y[:n].detach().cpu().numpy().astype(np.float32))  # fmt: skip
+        # The script's text runs from the temporary folder: its own folder holds modules (inspect.py) that
+        # would shadow the standard library's.
+        cmd = [python or sys.executable, "-c", KERAS_SCRIPT.read_text(), str(data), json.dumps(spec)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -61,8 +61,9 @@ class FlatAdam:
 
     Used for every SDF fit, so a captured step trains exactly as an eager one (see make_adam).
 
-    The parameters become views of the buffer, so each step is a concatenation of the gradients and a
-    dozen elementwise kernels over the whole buffer, each spread over the entire GPU. (On the CPU, torch's
+    The parameters become views of the buffer, so each step is a concatenation of the gradients (none when
+    the backward wrote them into the gradient buffer: :func:`grad_slot`) and a dozen elementwise kernels
+    over the whole buffer, each spread over the entire GPU. (On the CPU, torch's
     fused Adam kernel does the same rule in one pass: 10.8 ms -> 0.6 ms a step for the DAM network.) torch's
     fused Adam on a GPU hands a small network's 600k values to a dozen thread blocks (86 us of a 470 us step at batch
     1024 on an H100); with this one the whole step took 435 us. The step count and bias corrections live on
@@ -73,9 +74,13 @@ class FlatAdam:
         self.params = [p for p in params]
         dev = self.params[0].device
         self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.grad = torch.zeros_like(self.flat)  # where a backward may write the gradients (see grad_slot)
+        self.offsets: list[int] = []
         offset = 0
         for p in self.params:
             p.data = self.flat[offset : offset + p.numel()].view_as(p)
+            p.flat_grad = (self.grad, offset)
+            self.offsets.append(offset)
             offset += p.numel()
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
         moments = {"exp_avg": torch.zeros_like(self.flat), "exp_avg_sq": torch.zeros_like(self.flat)}
@@ -88,10 +93,15 @@ class FlatAdam:
             elif p.grad is not None:
                 p.grad.zero_()
 
+    def _grads_in_buffer(self) -> bool:
+        """Whether every gradient is its own slice of the gradient buffer (written there by the backward)."""
+        base, size = self.grad.data_ptr(), self.grad.element_size()
+        return all(p.grad.data_ptr() == base + o * size for p, o in zip(self.params, self.offsets, strict=True))
+
     @torch.no_grad()
     def step(self) -> None:
         st = self.state["flat"]
-        grad = torch.cat([p.grad.reshape(-1) for p in self.params])
+        grad = self.grad if self._grads_in_buffer() else torch.cat([p.grad.reshape(-1) for p in self.params])
         st["step"] += 1
         if self.flat.device.type == "cpu":  # the same rule in one pass over the buffers (a dozen on a GPU)
             torch._fused_adam_(
@@ -105,6 +115,17 @@ class FlatAdam:
         bias2_sqrt = (1 - self.beta2 ** st["step"]).sqrt()
         denom = (st["exp_avg_sq"].sqrt() / bias2_sqrt).add_(self.eps)
         self.flat.sub_(st["exp_avg"] / denom * (self.lr / bias1))
+
+
+def grad_slot(p: torch.Tensor) -> torch.Tensor | None:
+    """Where a backward may write ``p``'s gradient: a new view of its :class:`FlatAdam`'s gradient buffer, so
+    the optimiser reads the buffer instead of concatenating the gradients (0.8 ms of a 12 ms CPU step). None
+    when ``p`` has no such optimiser or already holds a gradient (which autograd would add the slot to)."""
+    slot = getattr(p, "flat_grad", None)
+    if slot is None or p.grad is not None:
+        return None
+    buf, offset = slot
+    return buf[offset : offset + p.numel()].view_as(p)  # a new view: autograd adopts it as p.grad
 
 
 def adam_state(opt: FlatAdam, part: int | None = None) -> dict:
