@@ -102,8 +102,8 @@ class TrainConfig:
     overlap: bool = _f(
         False,
         "Folder runs: prepare the next group's parts (read, health check, sampling) in a helper process "
-        "while this group trains (the same results; faster where the training leaves cores idle, as on a "
-        "GPU); off: each group is prepared in turn.",
+        "while this group trains (the same results; on a CPU the cores are split between the two: 48 parts "
+        "of dataset-smoke 1.18x faster on 2 cores); off: each group is prepared in turn.",
     )
 
 

@@ -14,7 +14,7 @@ import psutil
 
 from isoscope.core import config as C
 from isoscope.core.cli import train_main
-from isoscope.core.sdf.prefetch import GroupPrefetch, prepare_part
+from isoscope.core.sdf.prefetch import GroupPrefetch, prepare_part, training_threads
 
 from support import PARTS
 
@@ -99,3 +99,20 @@ def test_no_helper_without_overlap_or_with_one_group():
     cfg.train.overlap = True
     with GroupPrefetch(groups[:1], cfg) as ahead:
         assert [p for _, p in ahead] == [None] and ahead._proc is None
+
+
+def test_on_a_cpu_the_training_loop_leaves_the_helper_its_threads_while_it_prepares():
+    import torch
+
+    cfg = C.preset("tiny")
+    cfg.device = "cpu"
+    groups = [[PARTS / "box.stl"], [PARTS / "torus.stl"]]
+    threads = torch.get_num_threads()
+    seen = []
+    with GroupPrefetch(groups, cfg, overlap=True) as ahead:
+        for _group, _prepared in ahead:
+            with training_threads():
+                seen.append(torch.get_num_threads())
+            assert torch.get_num_threads() == threads  # reconstruction and metrics: every thread
+    # the first group trains while the helper prepares the second; the last one has every thread
+    assert seen == [max(1, threads - threads // 2), threads]

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from isoscope.core.sdf.job import SDFJob
-from isoscope.core.sdf.prefetch import Prepared
+from isoscope.core.sdf.prefetch import Prepared, training_threads
 from isoscope.core.sdf.train import train_parts
 
 
@@ -64,7 +64,8 @@ def run_group(jobs: list[SDFJob], prepared: list[Prepared | None] | None = None)
         except Exception as exc:  # noqa: BLE001 - one part never stops the group
             results[k] = job_failed(exc, job.run_dir, job.part_path, job.emit)
     if ready:
-        train_parts([job for _, job in ready])  # raises only when the group as a whole fails
+        with training_threads():
+            train_parts([job for _, job in ready])  # raises only when the group as a whole fails
     for k, job in ready:
         try:
             results[k] = job.finish(job.conclude())

@@ -10,9 +10,14 @@ the points, so a part prepared ahead trains on the very points it would have dra
 The first group is prepared here, while the helper starts and prepares the second. A part the helper
 could not prepare (an unreadable file, say) comes back as None and is prepared here, where it fails as
 it always has, with its summary. The helper ignores Ctrl-C; the driver stops it when the run ends or is
-stopped (:meth:`GroupPrefetch.close`). ``--train.overlap true`` turns it on (off by default: on a CPU the
-training already keeps every core busy, and 48 robosuite parts with the dataset-smoke preset took as long
-either way on 2 cores, the helper at a lower priority; 1.16 times as long at the same priority).
+stopped (:meth:`GroupPrefetch.close`). ``--train.overlap true`` turns it on.
+
+On a CPU the cores are split while the helper works: the training loop runs on its share of the threads
+(:func:`training_threads`), the helper on the rest, so neither preempts the other's threads in the middle
+of a parallel multiply; reconstruction and metrics run on every thread, as without a helper, so the
+results are the same to the bit. 48 robosuite parts with the dataset-smoke preset on 2 cores: 120 s
+against 142 s in turn (1.18x), every part's network and Chamfer-L1 identical. (Sharing the cores instead,
+the helper at a lower priority, was no faster; at the same priority, 1.16 times slower.)
 """
 
 from __future__ import annotations
@@ -100,6 +105,33 @@ def _serve(conn: Any, threads: int) -> None:
         conn.send([prepare_part(p, cfg_dict) for p in parts])
 
 
+#: On a CPU, while the helper prepares the next group: the training loop's threads (the rest are the helper's).
+_TRAINING_THREADS: int | None = None
+
+
+def _set_training_threads(threads: int | None) -> None:
+    global _TRAINING_THREADS  # noqa: PLW0603 - one folder run per process
+    _TRAINING_THREADS = threads
+
+
+@contextmanager
+def training_threads() -> Iterator[None]:
+    """Around a group's training loop: on a CPU with a helper at work, the loop runs on its share of the
+    threads, so the helper's work does not preempt the loop's threads mid-multiply (where the others
+    then wait). Reconstruction and metrics run on all of them, as without a helper."""
+    if _TRAINING_THREADS is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(_TRAINING_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @contextmanager
 def _ctrl_c_ignored() -> Iterator[None]:
     """SIGINT ignored for the moment (in the main thread; elsewhere Python cannot change it)."""
@@ -133,6 +165,7 @@ class GroupPrefetch:
         self._conn: Any = None
         self._pending: list[Path] | None = None
         self.prepared_parts = 0  # parts that came back prepared (for the log and the tests)
+        self._split: int | None = None
 
     def __enter__(self) -> GroupPrefetch:
         return self
@@ -150,9 +183,13 @@ class GroupPrefetch:
     def _start(self) -> None:
         import torch
 
+        from isoscope.core.job import resolve_device
+
         ctx = mp.get_context("spawn")  # CUDA needs spawn; the helper imports the engine itself
         self._conn, child = ctx.Pipe()
         threads = max(1, torch.get_num_threads() // 2)
+        if resolve_device(self._cfg_dict["device"]).type == "cpu" and torch.get_num_threads() > 1:
+            self._split = torch.get_num_threads() - threads  # see training_threads
         self._proc = ctx.Process(target=_serve, args=(child, threads), name="isoscope-prefetch", daemon=True)
         with _ctrl_c_ignored():  # inherited: the helper ignores Ctrl-C from its first instruction on
             self._proc.start()
@@ -166,6 +203,7 @@ class GroupPrefetch:
                 self._start()
             self._conn.send(([str(p) for p in group], self._cfg_dict))
             self._pending = group
+            _set_training_threads(self._split)
         except (OSError, ValueError, EOFError):  # the helper is gone: the rest is prepared in the run
             self.enabled = False
 
@@ -173,6 +211,7 @@ class GroupPrefetch:
         if self._pending is None or self._pending != group:
             return None
         self._pending = None
+        _set_training_threads(None)
         try:
             out: list[Prepared | None] = self._conn.recv()
         except (OSError, EOFError):  # the helper died: this group and the rest are prepared in the run
@@ -185,6 +224,7 @@ class GroupPrefetch:
         """Ask the helper to leave (terminated at once when it is still preparing a group), then join it."""
         proc, conn, busy = self._proc, self._conn, self._pending is not None
         self._proc = self._conn = self._pending = None
+        _set_training_threads(None)
         if proc is None:
             return
         try:
