@@ -69,3 +69,23 @@ def test_packed_backward_writes_the_optimiser_buffer_and_zeroing_in_place_trains
     for a, b in zip(*(n.weights for n in nets), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert opts[0].grad.abs().sum() > 0
+
+
+def test_adam_moments_of_a_silent_unit_leave_the_denormal_range():
+    """A unit whose gradient stops: its first moment decays into denormals (20x slower arithmetic on a CPU)
+    and would stay there; FlatAdam sets such moments to zero, and the weights move as torch's Adam moves them."""
+    from isoscope.core.sdf.step import FLUSH_EVERY
+
+    w = torch.nn.Parameter(torch.ones(64))
+    ref = torch.nn.Parameter(torch.ones(64))
+    opts = [FlatAdam([w], lr=1e-3), torch.optim.Adam([ref], lr=1e-3)]
+    tiny = torch.finfo(torch.float32).tiny
+    for step in range(1, 40 * FLUSH_EVERY + 1):
+        for p, opt in zip((w, ref), opts, strict=True):
+            p.grad = torch.full_like(p, 1e-3 if step <= 5 else 0.0)
+            opt.step()
+    m = opts[0].state["flat"]["exp_avg"]
+    ref_m = opts[1].state[ref]["exp_avg"]
+    assert ((ref_m != 0) & (ref_m.abs() < tiny)).all()  # torch's moment is stuck among the denormals
+    assert not ((m != 0) & (m.abs() < tiny)).any()
+    torch.testing.assert_close(w.detach(), ref.detach(), rtol=1e-6, atol=0)

@@ -56,6 +56,14 @@ def set_precision(device: torch.device, precision: str) -> None:
         torch.backends.cudnn.allow_tf32 = on
 
 
+#: On the CPU, every this many steps (2.6 ms each), Adam's moments below the smallest normal float are set to
+#: zero. The first moment of a unit whose gradient has gone to zero decays by beta1 a step into the denormal
+#: range and stays there (0.9 x the smallest denormal rounds back to it), where the CPU computes 20x slower:
+#: after 750 steps of the DAM network a fifth of its moments were denormal and the fused step took 8.5 ms
+#: instead of 3. Such values move no weight (lr x 1e-38 / eps), and a GPU computes them at full speed.
+FLUSH_EVERY = 32
+
+
 class FlatAdam:
     """Adam (torch's defaults and update rule) over all parameters packed into one flat buffer.
 
@@ -108,6 +116,9 @@ class FlatAdam:
                 [self.flat], [grad], [st["exp_avg"]], [st["exp_avg_sq"]], [], [st["step"]], lr=self.lr,
                 beta1=self.beta1, beta2=self.beta2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False,
             )  # fmt: skip
+            if int(st["step"]) % FLUSH_EVERY == 0:
+                for moment in (st["exp_avg"], st["exp_avg_sq"]):
+                    moment.masked_fill_(moment.abs() < torch.finfo(moment.dtype).tiny, 0.0)
             return
         st["exp_avg"].lerp_(grad, 1 - self.beta1)
         st["exp_avg_sq"].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
