@@ -14,9 +14,9 @@ stopped (:meth:`GroupPrefetch.close`). ``--train.overlap true`` turns it on.
 
 On a CPU the cores are split while the helper works: the training loop runs on its share of the threads
 (:func:`training_threads`), the helper on the rest, so neither preempts the other's threads in the middle
-of a parallel multiply; reconstruction and metrics run on every thread, as without a helper, so the
-results are the same to the bit. 48 robosuite parts with the dataset-smoke preset on 2 cores: 120 s
-against 142 s in turn (1.18x), every part's network and Chamfer-L1 identical. (Sharing the cores instead,
+of a parallel multiply; reconstruction and metrics run on every thread, as without a helper (their
+multiplies then round as they do without one). 48 robosuite parts with the dataset-smoke preset on 2
+cores: 120 s against 142 s in turn (1.18x), every part's network and Chamfer-L1 identical to the bit. (Sharing the cores instead,
 the helper at a lower priority, was no faster; at the same priority, 1.16 times slower.)
 """
 
