@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -143,7 +144,7 @@ def bench_phases(
         rates = alternating_rates({"isoscope": step, "plain": plain_step(cfg, x, y)}, b, max(steps // 10, 3), 10)
         t_step = b / rates["isoscope"]
         keras = keras_reference(cfg, x, y, steps, keras_python) or {}
-        out.update(plain_samples_per_s=rates["plain"], keras=keras.get("version"),
+        out.update(plain_samples_per_s=rates["plain"], keras=keras.get("version"), keras_python=keras_python,
                    keras_samples_per_s=keras.get("samples_per_s"))  # fmt: skip
     else:
         t_step = timed(dev, step, repeat=steps)
@@ -191,7 +192,8 @@ def _reference_lines(p: dict[str, Any]) -> list[str]:
         lines.append(f"{'  Keras step (TensorFlow ' + p['keras'] + ')':34s} {'':10s} {keras / 1e6:11.3f} M samples/s"
                      f"  (isoscope {rate / keras:.2f}x)")  # fmt: skip
     else:
-        lines.append("  Keras step: skipped (no TensorFlow: pip install tensorflow-cpu, or give --keras-python)")
+        lines.append(f"  Keras step: skipped (no TensorFlow in {p.get('keras_python') or 'this interpreter'}: "
+                     "pip install tensorflow-cpu, or give --keras-python)")  # fmt: skip
     return lines
 
 
@@ -279,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.sampling.num_points, cfg.recon.resolution = sizes[0]
         cfg.train.precision, reason = resolve_precision(args.precision or cfg.train.precision, dev, cfg)
         load_part(args.part)
+        if args.keras_python and not shutil.which(args.keras_python):
+            raise C.ConfigError(f"--keras-python {args.keras_python}: no such interpreter")
     except (C.ConfigError, JobError, PartError) as exc:
         print(f"isoscope-bench: error: {exc}", file=sys.stderr)
         return 2

@@ -27,5 +27,7 @@ def test_bench_bad_input(capsys):
     assert main(["--preset", "nope", "--device", "cpu"]) == 2
     assert main(["--preset", "tiny", "--device", "cpu", "--part", "/nonexistent.stl"]) == 2
     assert main(["--preset", "tiny", "--device", "cpu", "--sizes", "20000"]) == 2
+    assert main(["--preset", "tiny", "--device", "cpu", "--keras-python", "/nonexistent/python3"]) == 2
     err = capsys.readouterr().err
     assert "unknown preset" in err and "no such file" in err and "POINTS:RES pairs" in err
+    assert "--keras-python /nonexistent/python3: no such interpreter" in err

@@ -89,7 +89,10 @@ def keras_reference(
         # The script's text runs from the temporary folder: its own folder holds modules (inspect.py) that
         # would shadow the standard library's.
         cmd = [python or sys.executable, "-c", KERAS_SCRIPT.read_text(), str(data), json.dumps(spec)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp)
+        except OSError:  # not an interpreter
+            return None
     if proc.returncode != 0 or not proc.stdout.strip():
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
