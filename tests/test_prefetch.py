@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import torch
 
 from isoscope.core import config as C
 from isoscope.core.cli import train_main
@@ -68,14 +69,22 @@ def test_overlapped_folder_run_fits_the_same(tmp_path):
     assert [r["status"] for r in rows] == ["done", "failed", "done"]
 
 
+def _training_threads() -> int:
+    with training_threads():
+        return torch.get_num_threads()
+
+
 def test_helper_ignores_ctrl_c_and_leaves_when_the_run_stops(tmp_path):
     cfg = C.preset("tiny")
     cfg.device = "cpu"
     groups = [[PARTS / "box.stl"], [PARTS / "torus.stl"], [PARTS / "sphere.stl"]]
+    threads = torch.get_num_threads()
     with GroupPrefetch(groups, cfg, overlap=True) as ahead:
         order = iter(ahead)
         first, prepared = next(order)
         assert first == groups[0] and prepared is None  # prepared in the run, while the helper starts
+        # on a CPU the training loop leaves the helper its threads while it prepares the next group
+        assert _training_threads() == max(1, threads - threads // 2) and torch.get_num_threads() == threads
         helper = psutil.Process(ahead._proc.pid)
         os.kill(helper.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group: the helper goes on
         second, prepared = next(order)
@@ -86,7 +95,7 @@ def test_helper_ignores_ctrl_c_and_leaves_when_the_run_stops(tmp_path):
         assert all(np.array_equal(prepared[0].val[k][0], here.val[k][0]) for k in here.val)
         # the run stops here, while the helper prepares the third group
     assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
-    assert ahead._proc is None
+    assert ahead._proc is None and _training_threads() == threads  # no helper at work: every thread
 
 
 def test_no_helper_without_overlap_or_with_one_group():
@@ -100,19 +109,3 @@ def test_no_helper_without_overlap_or_with_one_group():
     with GroupPrefetch(groups[:1], cfg) as ahead:
         assert [p for _, p in ahead] == [None] and ahead._proc is None
 
-
-def test_on_a_cpu_the_training_loop_leaves_the_helper_its_threads_while_it_prepares():
-    import torch
-
-    cfg = C.preset("tiny")
-    cfg.device = "cpu"
-    groups = [[PARTS / "box.stl"], [PARTS / "torus.stl"]]
-    threads = torch.get_num_threads()
-    seen = []
-    with GroupPrefetch(groups, cfg, overlap=True) as ahead:
-        for _group, _prepared in ahead:
-            with training_threads():
-                seen.append(torch.get_num_threads())
-            assert torch.get_num_threads() == threads  # reconstruction and metrics: every thread
-    # the first group trains while the helper prepares the second; the last one has every thread
-    assert seen == [max(1, threads - threads // 2), threads]
