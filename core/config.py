@@ -387,6 +387,12 @@ def used_by(path: str, job: str) -> bool:
     return section != "splat"
 
 
+def forward_macs(widths: list[int]) -> int:
+    """Multiply-adds of one forward pass of one point through an SDF network of these hidden widths."""
+    dims = [3, *widths, 1]
+    return sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=False))
+
+
 def hidden_widths(model: ModelConfig) -> list[int]:
     """Widths of the hidden layers: the first num_layers DAM widths, or num_layers x width."""
     if model.dam_arch:

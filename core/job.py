@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from isoscope.core import events as ev
-from isoscope.core.config import RunConfig, hidden_widths, to_dict
+from isoscope.core.config import RunConfig, forward_macs, hidden_widths, to_dict
 from isoscope.core.machine import cpu_bf16_feature
 from isoscope.core.phases import TRAIN_PHASES
 from isoscope.core.profiling import profiler_quiet, write_profile
@@ -68,8 +68,7 @@ def resolve_precision(requested: str, device: torch.device, cfg: RunConfig | Non
     if not feature:
         return "fp32", "precision auto: fp32 (this CPU has neither avx512_bf16 nor amx_bf16)"
     if cfg is not None:
-        dims = [3, *hidden_widths(cfg.model), 1]
-        macs = cfg.train.batch_size * sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=False))
+        macs = cfg.train.batch_size * forward_macs(hidden_widths(cfg.model))
         if macs < BF16_MIN_STEP_MACS:
             return "fp32", (f"precision auto: fp32 on this CPU ({feature}): a step's {macs / 1e6:.1f}M multiply-adds "
                             "are too few for bf16 to gain")  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from isoscope.core.config import ModelConfig, hidden_widths
+from isoscope.core.config import ModelConfig, forward_macs, hidden_widths
 
 
 class SDFNet(nn.Module):
@@ -41,8 +41,7 @@ class SDFNet(nn.Module):
 
     def flops_per_sample(self) -> int:
         """Multiply-adds x2 of one forward pass."""
-        dims = [3, *self.widths, 1]
-        return 2 * sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+        return 2 * forward_macs(self.widths)
 
 
 def build_model(cfg: ModelConfig) -> SDFNet:

@@ -16,8 +16,9 @@ On a CPU the cores are split while the helper works: the training loop runs on i
 (:func:`training_threads`), the helper on the rest, so neither preempts the other's threads in the middle
 of a parallel multiply; reconstruction and metrics run on every thread, as without a helper (their
 multiplies then round as they do without one). 48 robosuite parts with the dataset-smoke preset on 2
-cores: 120 s against 142 s in turn (1.18x), every part's network and Chamfer-L1 identical to the bit. (Sharing the cores instead,
-the helper at a lower priority, was no faster; at the same priority, 1.16 times slower.)
+cores: 120 s against 142 s in turn (1.18x), every part's network and Chamfer-L1 identical to the bit.
+(Sharing the cores instead, the helper at a lower priority, was no faster; at the same priority, 1.16
+times slower.)
 """
 
 from __future__ import annotations
