@@ -15,6 +15,7 @@ import argparse
 import copy
 import math
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +35,7 @@ from isoscope.core.sdf.job import SDFJob
 from isoscope.core.sdf.network import build_model
 from isoscope.core.sdf.packed import PackedMLP
 from isoscope.core.sdf.reconstruct import evaluate_grid, extract_surface
-from isoscope.core.sdf.reference import alternating_rates, keras_reference, plain_step
+from isoscope.core.sdf.reference import keras_reference, plain_step
 from isoscope.core.sdf.sampling import draw_training_set, uniform_points
 from isoscope.core.sdf.scalers import make_scaler
 from isoscope.core.sdf.seed_style import seed_style
@@ -68,6 +69,21 @@ def timed(dev: torch.device, fn: Callable[[], Any], repeat: int = 1) -> float:
     for _ in range(repeat):
         fn()
     return (time.perf_counter() - t0) / repeat
+
+
+def alternating_rates(
+    dev: torch.device, steps: dict[str, Callable[[], None]], batch: int, rounds: int, per_round: int
+) -> dict[str, float]:
+    """Samples per second of each step: ``rounds`` rounds of ``per_round`` calls, the steps taking turns
+    (after two warm-up calls each), so that a machine whose speed drifts (shared cores, clocks) shifts
+    them alike; the median round of each."""
+    for fn in steps.values():
+        timed(dev, fn, repeat=2)
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            rates[name].append(batch / timed(dev, fn, repeat=per_round))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def gemm_flops(dev: torch.device, precision: str = "fp32") -> float:
@@ -141,7 +157,7 @@ def bench_phases(
     for _ in range(5):
         step()
     if dev.type == "cpu":  # beside the same network and step as a plain PyTorch script (and in Keras), same data
-        rates = alternating_rates({"isoscope": step, "plain": plain_step(cfg, x, y)}, b, max(steps // 10, 3), 10)
+        rates = alternating_rates(dev, {"isoscope": step, "plain": plain_step(cfg, x, y)}, b, max(steps // 10, 3), 10)
         t_step = b / rates["isoscope"]
         keras = keras_reference(cfg, x, y, steps, keras_python) or {}
         out.update(plain_samples_per_s=rates["plain"], keras=keras.get("version"), keras_python=keras_python,

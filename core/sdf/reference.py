@@ -1,8 +1,7 @@
 """Reference training steps that ``isoscope-bench`` sets the job's step beside on a CPU.
 
 plain: the same network as a plain PyTorch script would build it (``nn.Linear`` and ReLU, fp32, eager,
-``torch.optim.Adam``, the L1 loss), timed in rounds alternating with the job's step, so that a machine
-whose speed drifts (shared cores, clocks) shifts both alike; each rate is the median of its rounds.
+``torch.optim.Adam``, the L1 loss), which the bench times in rounds alternating with the job's step.
 keras: the same network, initialisation, optimiser and loss in Keras (TensorFlow, the seed trainer's
 framework), run by ``model.fit`` as the seed trainer runs it, in a process of its own (so torch's idle
 threads do not compete with TensorFlow's), the median of several epochs; only where TensorFlow is
@@ -12,11 +11,9 @@ installed (benchmark-only, never a dependency).
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,24 +47,6 @@ def plain_step(cfg: C.RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[
         k += 1
 
     return step
-
-
-def alternating_rates(
-    steps: dict[str, Callable[[], None]], batch: int, rounds: int, per_round: int
-) -> dict[str, float]:
-    """Samples per second of each step: ``rounds`` rounds of ``per_round`` calls, the steps taking turns
-    (after two warm-up calls each); the median round of each."""
-    for fn in steps.values():
-        for _ in range(2):
-            fn()
-    rates: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, fn in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(per_round):
-                fn()
-            rates[name].append(batch * per_round / (time.perf_counter() - t0))
-    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def keras_reference(
