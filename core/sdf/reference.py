@@ -3,9 +3,9 @@
 plain: the same network as a plain PyTorch script would build it (``nn.Linear`` and ReLU, fp32, eager,
 ``torch.optim.Adam``, the L1 loss), which the bench times in rounds alternating with the job's step.
 keras: the same network, initialisation, optimiser and loss in Keras (TensorFlow, the seed trainer's
-framework), run by ``model.fit`` as the seed trainer runs it, in a process of its own (so torch's idle
-threads do not compete with TensorFlow's), the median of several epochs; only where TensorFlow is
-installed (benchmark-only, never a dependency).
+framework), run by one ``model.fit`` as the seed trainer runs it, in a process of its own (as the seed
+trainer has it: no torch beside it), the median of several epochs; only where TensorFlow is installed
+(benchmark-only, never a dependency).
 """
 
 from __future__ import annotations
@@ -56,15 +56,16 @@ def keras_reference(
     "samples_per_s"} (``model.fit`` of ``steps`` batches an epoch, after a warm-up epoch that traces the
     graph; the median of ``epochs``), or None where TensorFlow cannot be imported there."""
     b = cfg.train.batch_size
-    n = min(len(x), b * steps)
+    n = b * steps  # every epoch ``steps`` whole batches: fewer points are repeated, so model.fit's fixed cost
+    # per epoch weighs as it does on a real training set
     spec = {
         "widths": hidden_widths(cfg.model), "init": cfg.model.init, "lr": cfg.train.learning_rate, "batch": b,
         "epochs": epochs,
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="isoscope-keras-") as tmp:
         data = Path(tmp) / "data.npz"
-        np.savez(data, x=x[:n].detach().cpu().numpy().astype(np.float32),
-                 y=y[:n].detach().cpu().numpy().astype(np.float32))  # fmt: skip
+        host = lambda t: np.resize(t.detach().cpu().numpy().astype(np.float32), (n, *t.shape[1:]))  # noqa: E731
+        np.savez(data, x=host(x), y=host(y))
         # The script's text runs from the temporary folder: its own folder holds modules (inspect.py) that
         # would shadow the standard library's.
         cmd = [python or sys.executable, "-c", KERAS_SCRIPT.read_text(), str(data), json.dumps(spec)]
