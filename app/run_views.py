@@ -215,8 +215,25 @@ class RunViewsMixin:
             dataset.add_summary(summary, run_dir, name)
         self.inspector_dock.tabs.setCurrentWidget(dataset)
         self.append_log("info", f"opened folder run {root}: {len(parts)} parts")
+        self._show_folder_settings(parts)
         self.opened_state = "Finished"
         return True
+
+    def _show_folder_settings(self, parts: list[tuple[str, dict, Path]]) -> None:
+        """The folder run's folder and settings in the Setup panel, from the first part whose run directory
+        holds a readable config (the parts share one); Start would fit the folder again."""
+        for name, _summary, run_dir in parts:
+            try:
+                config = read_json(Path(run_dir) / "config.json")
+                cfg = from_dict(config)
+            except (OSError, ValueError, ConfigError):
+                continue
+            part = Path(str(config.get("part", "")))
+            depth = len(Path(name).parts)
+            if part.name and len(part.parents) >= depth:
+                self.setup.show_folder_run(part.parents[depth - 1], cfg)
+                return
+        self.append_log("warning", "the folder run's settings cannot be shown: no part's config could be read")
 
 
 def ended_status(run_dir: Path, last: Any) -> str:

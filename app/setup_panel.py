@@ -126,6 +126,18 @@ class SetupPanel(QWidget):
         self.parts, self.folder = ([Path(part)] if Path(part).is_file() else []), None
         self.part_edit.setText(part)
         self.part_info.setText("the opened run's part and settings")
+        self._show_run_config(cfg)
+
+    def show_folder_run(self, folder: Path, cfg: C.RunConfig) -> None:
+        """Show an opened folder run's folder and settings; Start would fit the folder again."""
+        self.parts, self.folder = (find_parts(folder) if folder.is_dir() else []), folder
+        self.cluster_edit.setEnabled(True)
+        self.part_edit.setText(str(folder))
+        self.part_info.setText("the opened folder run's folder and settings")
+        self._show_run_config(cfg)
+
+    def _show_run_config(self, cfg: C.RunConfig) -> None:
+        """An opened run's settings, each row "from" the run, under its preset's name (not applied again)."""
         self.preset_box.blockSignals(True)
         self.preset_box.setCurrentText(cfg.preset)
         self.preset_box.blockSignals(False)

@@ -77,9 +77,16 @@ def test_folder_run_in_groups_fills_the_dataset_and_reopens(qtbot, tmp_path: Pat
     assert sorted(table.model.item(i, 0).text() for i in range(5)) == names
     assert sorted(Path(r["run_dir"]) for r in rows) == sorted(Path(r["run_dir"]) for r in table.rows)
 
-    # Reopening the folder run's root refills it.
+    # Reopening the folder run's root refills it, and the Setup panel shows the run's folder and settings
+    # (not whatever was chosen since).
     table.clear()
     assert table.model.rowCount() == 0
+    w.setup.apply_preset("default")
+    assert w.setup.set_part(PARTS / "torus.stl")
     assert w.open_path(root)
     assert sorted(table.model.item(i, 0).text() for i in range(5)) == names
     assert sorted(Path(r["run_dir"]) for r in rows) == sorted(Path(r["run_dir"]) for r in table.rows)
+    assert w.setup.preset_box.currentText() == "tiny"
+    assert w.setup.part_edit.text() == str(folder) and w.setup.folder == folder and len(w.setup.parts) == 5
+    assert [w.setup.editor.value(p) for p in settings] == list(settings.values())
+    assert {w.setup.editor.source(p) for p in settings} == {"run"}
