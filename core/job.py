@@ -1,9 +1,9 @@
 """What every training job shares: device choice, the reporter (run directory + live sink + commands).
 
-A job emits events through :class:`Reporter`, which appends the durable ones to metrics.jsonl, passes
-every event to a sink (the worker's queue, or the terminal), throttles live metrics (about 20 per
-second) and live timings (about 2 per second), records the process's resources (once a second), and
-hands the job the commands waiting for it.
+A job emits events through :class:`Reporter`, which appends the durable ones to metrics.jsonl (training
+progress about twice a second), passes every event to a sink (the worker's queue, or the terminal),
+throttles live metrics (about 20 per second) and live timings (about 2 per second), records the
+process's resources (once a second), and hands the job the commands waiting for it.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class Reporter:
         self.command_poll_s = command_poll_s
 
     def emit(self, event: Any) -> None:
-        if self.writer is not None and isinstance(event, DURABLE):
+        if self.writer is not None and (isinstance(event, DURABLE) or self._records_progress(event)):
             self.writer.record(event)
         if self.writer is not None and isinstance(event, ev.Log):
             self.writer.log(event.text)
@@ -122,8 +122,16 @@ class Reporter:
             if sample is not None:
                 self.emit(sample)
 
+    def _records_progress(self, event: Any) -> bool:
+        """Training progress goes into metrics.jsonl too, at most timings_hz and at the last step, so a run
+        reopened (or followed) draws its throughput curve as it was drawn live."""
+        if not (isinstance(event, ev.Progress) and event.stage == "train"):
+            return False
+        return event.step >= event.total_steps or self.due("progress")
+
     def due(self, what: str) -> bool:
-        """True at most every 1/metrics_hz ("metrics") or 1/timings_hz ("timings") seconds."""
+        """True at most every 1/metrics_hz ("metrics") or 1/timings_hz (any other: "timings", "progress")
+        seconds."""
         now = time.perf_counter()
         gap = self._min_metrics if what == "metrics" else self._min_timings
         if now - self._last.get(what, -1e9) >= gap:

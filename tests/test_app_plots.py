@@ -97,6 +97,9 @@ def test_a_pause_breaks_the_throughput_curve(qtbot):
 
     panel = PlotsPanel()
     qtbot.addWidget(panel)
+    panel.handle(ev.Metrics(5, 1, {"train_loss": 0.5}))
+    panel.refresh()
+    assert panel.rate_plot.empty and not panel.loss_plot.empty  # an idle plot is its title alone, no axes
     for step in (10, 20):
         panel.handle(ev.Progress(step, 100, 1, 2, 1000.0, 5.0))
     panel.pause_gap()
@@ -105,6 +108,7 @@ def test_a_pause_breaks_the_throughput_curve(qtbot):
     panel.refresh()
     x, y = panel.rate_curve.getData()
     assert list(x) == [10, 20, 20, 30] and np.isnan(y[2]) and list(y[[0, 1, 3]]) == [1000.0] * 3
+    assert not panel.rate_plot.empty
 
 
 def test_a_single_loss_reading_is_drawn(qtbot):

@@ -25,7 +25,7 @@ def test_export_matches_the_records(finished_run, tmp_path, capsys):
         rows = list(reader)
     records = [json.loads(line) for line in (finished_run / "metrics.jsonl").read_text().splitlines()]
     kinds = {r["event"] for r in records}
-    assert {"Metrics", "PhaseTimes", "Resources", "Finished"} <= kinds
+    assert {"Metrics", "PhaseTimes", "Progress", "Resources", "Finished"} <= kinds
     it = iter(rows)
     live_t = 0.0
     for rec in records:  # each record's values, in the record's order, then the next record's
@@ -40,6 +40,9 @@ def test_export_matches_the_records(finished_run, tmp_path, capsys):
                 t = live_t
             pairs = [*rec["seconds"].items(), ("wall", rec["wall_s"])]
             expected = [(f"phase_{scope}/{k}", None, rec["epoch"], t, v) for k, v in pairs]
+        elif kind == "Progress":
+            expected = [("throughput/per_s", rec["step"], rec["epoch"], None, rec["samples_per_s"]),
+                        ("eta_s", rec["step"], rec["epoch"], None, rec["eta_s"])]  # fmt: skip
         elif kind == "Resources":
             expected = [(f"resources/{k}", None, None, rec["time_s"], v) for k, v in rec["values"].items()]
         elif kind == "Finished":

@@ -57,7 +57,10 @@ def test_a_reopened_run_is_answered_by_its_own_model(qtbot, tmp_path: Path, brac
     summary_b = json.loads((bracket_run / "summary.json").read_text())
     records = [json.loads(ln) for ln in (bracket_run / "metrics.jsonl").read_text().splitlines()]
     readings = [r for r in records if r["event"] == "Metrics" and "train_loss" in r["values"]]
-    assert len(w.plots.train[0]) == len(readings) and w.plots.rate == ([], [])
+    progress = [r for r in records if r["event"] == "Progress"]
+    assert len(w.plots.train[0]) == len(readings) and progress  # throughput, recorded twice a second
+    assert w.plots.rate == ([r["step"] for r in progress], [r["samples_per_s"] for r in progress])
+    assert progress[-1]["step"] == progress[-1]["total_steps"] and w.plots.rate_curve.getData()[0].size == len(progress)
     assert w.status_labels["rate"].text() == f"{summary_b['train_samples_per_s']:,.0f} samples/s"
     config_b = json.loads((bracket_run / "config.json").read_text())
     assert w.setup.part_edit.text() == str(PARTS / "bracket.stl") and w.setup.editor.source("train.epochs") == "run"
