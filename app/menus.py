@@ -169,14 +169,23 @@ def open_run_dialog(window: Any) -> None:
         window.open_path(folder)
 
 
+def _save_path(window: Any, title: str, name: str, filters: str) -> str:
+    """A file to save to, asked in the user's home folder; a name typed without a suffix gets the chosen
+    type's ("fit" with "PLY (*.ply)" is fit.ply), so the file opens elsewhere. "": nothing chosen."""
+    path, chosen = QFileDialog.getSaveFileName(window, title, str(Path.home() / name), filters)
+    if not path or Path(path).suffix:
+        return path
+    patterns = chosen or filters.split(";;")[0]
+    return path + patterns[patterns.rfind("*") + 1 :].rstrip(")")
+
+
 def export_metrics_dialog(window: Any) -> bool:
     """File ▸ Export metrics: every series of the run shown (isoscope-export's rows), to CSV or JSON."""
     run = window.shown_run
     if run is None:
         window.show_message("warning", "open or run something first: there is no run to export")
         return False
-    path, _ = QFileDialog.getSaveFileName(window, "Export metrics", str(Path.home() / f"{run.name}-metrics.csv"),
-                                          "CSV (*.csv);;JSON (*.json)")  # fmt: skip
+    path = _save_path(window, "Export metrics", f"{run.name}-metrics.csv", "CSV (*.csv);;JSON (*.json)")
     if not path:
         return False
     as_json = path.lower().endswith(".json")
@@ -197,11 +206,10 @@ def export_mesh_dialog(window: Any) -> bool:
     if not sources:
         window.show_message("warning", "the run shown has no fitted mesh yet")
         return False
-    path, _ = QFileDialog.getSaveFileName(window, "Export mesh", str(Path.home() / f"{run.name}.stl"),
-                                          "STL (*.stl);;PLY (*.ply)")  # fmt: skip
+    path = _save_path(window, "Export mesh", f"{run.name}.stl", "STL (*.stl);;PLY (*.ply)")
     if not path:
         return False
-    suffix = Path(path).suffix.lower() or ".stl"
+    suffix = Path(path).suffix.lower()
     same = [p for p in sources if p.suffix == suffix]
     try:
         with atomic_path(path) as tmp:

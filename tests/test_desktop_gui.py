@@ -45,10 +45,11 @@ def window(qtbot, tmp_path, monkeypatch):
     from isoscope.app.main_window import MainWindow
 
     isolate_settings(tmp_path / "qsettings")
-    saved = iter([str(tmp_path / "metrics.csv"), str(tmp_path / "fit.stl")])
+    saved = iter([(str(tmp_path / "metrics.csv"), ""), (str(tmp_path / "fit.stl"), ""),
+                  (str(tmp_path / "fit"), "PLY (*.ply)")])  # fmt: skip
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: "")
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(saved, ""), ""))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: next(saved, ("", "")))
     w = MainWindow(runs_root=tmp_path / "runs", lazy_viewport=False)
     qtbot.addWidget(w)
     w.show()
@@ -124,6 +125,9 @@ def test_menus_shortcuts_and_states(qtbot, window, finished_run, tmp_path):
     assert {"train_loss", "phase_epoch/forward", "resources/cpu_percent"} <= series
     assert _press(qtbot, w, w.act_export_mesh, "Ctrl+Shift+E") == 1
     assert (tmp_path / "fit.stl").read_bytes() == (finished_run / "mesh.stl").read_bytes()
+    assert _press(qtbot, w, w.act_export_mesh, "Ctrl+Shift+E") == 1  # "fit" typed, PLY chosen: fit.ply
+    assert (tmp_path / "fit.ply").read_bytes() == (finished_run / "mesh.ply").read_bytes()
+    assert not (tmp_path / "fit").exists()
 
     # a job of its own: F5 starts it, Space in the plots pauses and resumes it, Shift+F5 stops it
     assert w.setup.set_part(SPHERE)
