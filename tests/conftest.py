@@ -112,3 +112,15 @@ def finished_run(tmp_path_factory) -> Path:
     assert train_main([str(PARTS / "sphere.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out),
                        "--quiet"]) == 0  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_sphere_run(tmp_path_factory) -> Path:
+    """One fit of the sphere (radius 1, centred at the origin) with the smoke preset on the CPU, good enough to
+    measure, made once for the tests that only read it (the run directory, load_fit, resume)."""
+    from isoscope.core.cli import train_main
+
+    out = tmp_path_factory.mktemp("smoke") / "sphere"
+    assert train_main([str(PARTS / "sphere.stl"), "--preset", "smoke", "--device", "cpu", "--outputDir", str(out),
+                       "--quiet"]) == 0  # fmt: skip
+    return out

@@ -18,17 +18,8 @@ from isoscope.core.cli import train_main
 from support import PARTS
 
 
-@pytest.fixture(scope="module")
-def sphere_fit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A smoke fit of the sample sphere (radius 1, centred at the origin)."""
-    run = tmp_path_factory.mktemp("fits") / "sphere"
-    assert train_main([str(PARTS / "sphere.stl"), "--preset", "smoke", "--device", "cpu", "--outputDir", str(run),
-                       "--quiet"]) == 0  # fmt: skip
-    return run
-
-
-def test_signed_distances_in_original_units(sphere_fit: Path) -> None:
-    fit = isoscope.load_fit(sphere_fit)
+def test_signed_distances_in_original_units(smoke_sphere_run: Path) -> None:
+    fit = isoscope.load_fit(smoke_sphere_run)
     near = np.array([[0.9, 0, 0], [1.1, 0, 0], [0, 0.9, 0], [0, 1.1, 0], [0, 0, 0]])
     d = fit.sdf(near)
     assert d.shape == (5,) and d.dtype == np.float64
@@ -45,8 +36,8 @@ def test_signed_distances_in_original_units(sphere_fit: Path) -> None:
     assert len(mesh.faces) > 100 and abs(np.median(radii) - 1.0) < 0.03
 
 
-def test_bad_input_names_the_problem(sphere_fit: Path, tmp_path: Path) -> None:
-    fit = isoscope.load_fit(sphere_fit)
+def test_bad_input_names_the_problem(smoke_sphere_run: Path, tmp_path: Path) -> None:
+    fit = isoscope.load_fit(smoke_sphere_run)
     with pytest.raises(isoscope.FitError, match=r"\(N, 3\).*shape \(4,\)"):
         fit.sdf(np.zeros(4))
     with pytest.raises(isoscope.FitError, match="NaN or infinite.*rows \\[1\\]"):
@@ -55,7 +46,7 @@ def test_bad_input_names_the_problem(sphere_fit: Path, tmp_path: Path) -> None:
         fit.mesh(3)
     if not torch.cuda.is_available():
         with pytest.raises(isoscope.FitError, match="no usable CUDA GPU"):
-            isoscope.load_fit(sphere_fit, device="cuda")
+            isoscope.load_fit(smoke_sphere_run, device="cuda")
     with pytest.raises(isoscope.FitError, match="no such run directory"):
         isoscope.load_fit(tmp_path / "nowhere")
     splat = tmp_path / "splat"
@@ -92,18 +83,18 @@ def train_losses(run: Path) -> list[float]:
     return [e.values["train_loss"] for e in events if isinstance(e, ev.Metrics) and "train_loss" in e.values]
 
 
-def test_resume_continues_from_the_saved_network_and_optimiser(sphere_fit: Path, tmp_path: Path, capsys) -> None:
+def test_resume_continues_from_the_saved_network_and_optimiser(smoke_sphere_run: Path, tmp_path: Path, capsys) -> None:
     more = tmp_path / "more"
-    assert train_main(["--resume", str(sphere_fit), "--epochs", "1", "--outputDir", str(more), "--quiet"]) == 0
+    assert train_main(["--resume", str(smoke_sphere_run), "--epochs", "1", "--outputDir", str(more), "--quiet"]) == 0
     config = json.loads((more / "config.json").read_text())
-    assert config["resumed_from"] == str(sphere_fit.resolve()) and config["train"]["epochs"] == 1
-    old, new = train_losses(sphere_fit), train_losses(more)
+    assert config["resumed_from"] == str(smoke_sphere_run.resolve()) and config["train"]["epochs"] == 1
+    old, new = train_losses(smoke_sphere_run), train_losses(more)
     assert new[0] < 3 * old[-1] < old[0] / 3  # near where the old run ended, far from a fresh start
     assert json.loads((more / "summary.json").read_text())["status"] == "done"
     assert isoscope.load_fit(more).sdf(np.zeros((1, 3)))[0] < 0
 
     moved = tmp_path / "moved"
-    shutil.copytree(sphere_fit, moved)
+    shutil.copytree(smoke_sphere_run, moved)
     config = json.loads((moved / "config.json").read_text())
     (moved / "config.json").write_text(json.dumps({**config, "part": str(tmp_path / "gone.stl")}))
     assert train_main(["--resume", str(moved), "--epochs", "1", "--quiet"]) == 2

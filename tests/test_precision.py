@@ -65,7 +65,10 @@ def torus_runs(tmp_path_factory):
     runs = {}
     for precision in ("bf16",):
         out = root / precision
-        argv = [str(PARTS / "torus.stl"), "--preset", "smoke", "--device", "cpu", "--precision", precision]
+        # 160 units wide: the hidden-to-hidden layers are wide enough to multiply in bf16 (LOW_MIN_WIDTH); at the
+        # smoke preset's 64 every layer would stay fp32 and the sign test below could not fail.
+        argv = [str(PARTS / "torus.stl"), "--preset", "smoke", "--device", "cpu", "--precision", precision,
+                "--model.width=160"]  # fmt: skip
         assert train_main([*argv, "--outputDir", str(out)]) == 0
         runs[precision] = out
     return runs
@@ -90,8 +93,11 @@ def test_bf16_keeps_the_sign_where_fp32_gets_it_right(torus_runs):
     for run in torus_runs.values():
         fit = load_fit(run)
         packed = PackedMLP([fit.net])
-        exact = fit.scaler.inverse(packed(points)) < 0
-        rough = fit.scaler.inverse(packed.evaluate_low(points)) < 0
+        assert [w.dtype for w in packed.working_weights(torch.bfloat16)].count(torch.bfloat16) == 3
+        with torch.no_grad():
+            exact, rough = packed(points), packed.evaluate_low(points)
+        assert not torch.equal(exact, rough)  # two arithmetics, compared where they disagree in sign
+        exact, rough = fit.scaler.inverse(exact) < 0, fit.scaler.inverse(rough) < 0
         kept = ((rough == inside) & (exact == inside)).sum() / (exact == inside).sum()
         assert kept >= 0.995
 

@@ -19,18 +19,10 @@ from support import PARTS
 RUN_FILES = ("config.json", "metrics.jsonl", "timings.json", "summary.json", "model.pt", "mesh.ply", "mesh.stl")
 
 
-@pytest.fixture(scope="module")
-def sphere_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sphere") / "run"
-    code = train_main([str(PARTS / "sphere.stl"), "--preset", "smoke", "--device", "cpu", "--outputDir", str(out)])
-    assert code == 0
-    return out
-
-
-def test_smoke_run_directory(sphere_run, capsys):
+def test_smoke_run_directory(smoke_sphere_run, capsys):
     for name in RUN_FILES:
-        assert (sphere_run / name).is_file(), name
-    summary = json.loads((sphere_run / "summary.json").read_text())
+        assert (smoke_sphere_run / name).is_file(), name
+    summary = json.loads((smoke_sphere_run / "summary.json").read_text())
     assert summary["status"] == "done"
     assert summary["bbox_diagonal"] == pytest.approx(2 * np.sqrt(3), rel=1e-3)
     for key in ("chamfer_l1", "chamfer_l2", "normal_consistency", "hausdorff95"):
@@ -39,39 +31,39 @@ def test_smoke_run_directory(sphere_run, capsys):
     assert summary["chamfer_l1"] < 0.02
     assert summary["chamfer_l1"] == pytest.approx(summary["metrics_normalised"]["chamfer_l1"] / 0.9, rel=1e-6)
     assert summary["normal_consistency"] > 0.95
-    timings = json.loads((sphere_run / "timings.json").read_text())
+    timings = json.loads((smoke_sphere_run / "timings.json").read_text())
     assert len(timings["epochs"]) == 16 and timings["total_s"]["forward"] > 0
 
 
-def test_exported_mesh_is_outward_and_in_original_units(sphere_run):
-    mesh = trimesh.load(sphere_run / "mesh.stl")
+def test_exported_mesh_is_outward_and_in_original_units(smoke_sphere_run):
+    mesh = trimesh.load(smoke_sphere_run / "mesh.stl")
     assert mesh.volume > 0  # outward-facing
     radius = np.linalg.norm(mesh.vertices, axis=1)
     assert abs(np.median(radius) - 1.0) < 0.02  # the part's radius, not the normalised 0.9
-    ply = trimesh.load(sphere_run / "mesh.ply")
+    ply = trimesh.load(smoke_sphere_run / "mesh.ply")
     assert np.allclose(np.sort(ply.vertices, axis=0), np.sort(mesh.vertices, axis=0), atol=1e-4)
 
 
-def test_checkpoint_holds_weights_scaler_and_transform(sphere_run):
-    state = torch.load(sphere_run / "model.pt", weights_only=False)
+def test_checkpoint_holds_weights_scaler_and_transform(smoke_sphere_run):
+    state = torch.load(smoke_sphere_run / "model.pt", weights_only=False)
     assert state["widths"] == [64, 64, 64, 64]
     assert state["scaler"]["name"] == "none"
     assert state["transform"]["scale"] == pytest.approx(0.9)
     assert state["config"]["preset"] == "smoke"
 
 
-def test_metrics_log_replays(sphere_run):
-    run = read_run(sphere_run)
+def test_metrics_log_replays(smoke_sphere_run):
+    run = read_run(smoke_sphere_run)
     kinds = {type(e).__name__ for e in run.events}
     assert {"Started", "Metrics", "PhaseTimes", "Artifact", "Finished"} <= kinds
     losses = [e.values["train_loss"] for e in run.events if type(e).__name__ == "Metrics" and "train_loss" in e.values]
     assert len(losses) > 10 and losses[-1] < losses[0]
 
 
-def test_existing_output_dir_is_not_overwritten(sphere_run, tmp_path):
-    before = (sphere_run / "summary.json").read_text()
+def test_existing_output_dir_is_not_overwritten(smoke_sphere_run, tmp_path):
+    before = (smoke_sphere_run / "summary.json").read_text()
     out = tmp_path / "copy"
-    shutil.copytree(sphere_run, out)
+    shutil.copytree(smoke_sphere_run, out)
     assert train_main([str(PARTS / "box.stl"), "--preset", "tiny", "--device", "cpu", "--outputDir", str(out),
                        "--quiet"]) == 0  # fmt: skip
     assert (out / "summary.json").read_text() == before
