@@ -65,10 +65,11 @@ def torus_runs(tmp_path_factory):
     runs = {}
     for precision in ("bf16",):
         out = root / precision
-        # 160 units wide: the hidden-to-hidden layers are wide enough to multiply in bf16 (LOW_MIN_WIDTH); at the
-        # smoke preset's 64 every layer would stay fp32 and the sign test below could not fail.
+        # The seed presets' network (DAM, 10 layers) and batch on the smoke budget: its layers from 333 to 139
+        # units wide multiply in bf16. (At the smoke preset's own width of 64 every layer stays fp32, see
+        # LOW_MIN_WIDTH, and the sign test below could not fail.)
         argv = [str(PARTS / "torus.stl"), "--preset", "smoke", "--device", "cpu", "--precision", precision,
-                "--model.width=160"]  # fmt: skip
+                "--model.dam_arch=true", "--model.num_layers=10", "--train.batch_size=1024"]  # fmt: skip
         assert train_main([*argv, "--outputDir", str(out)]) == 0
         runs[precision] = out
     return runs
@@ -89,11 +90,11 @@ def test_bf16_keeps_the_sign_where_fp32_gets_it_right(torus_runs):
     inside = truth_sdf(points) < 0
     original = part.to_original(points.numpy())
     right = {p: (torch.as_tensor(load_fit(run).sdf(original)) < 0) == inside for p, run in torus_runs.items()}
-    assert right["bf16"].float().mean() > 0.8  # most of them: the smoke preset fits the torus roughly
+    assert right["bf16"].float().mean() > 0.7  # most of them: the smoke budget fits the torus roughly
     for run in torus_runs.values():
         fit = load_fit(run)
         packed = PackedMLP([fit.net])
-        assert [w.dtype for w in packed.working_weights(torch.bfloat16)].count(torch.bfloat16) == 3
+        assert [w.dtype for w in packed.working_weights(torch.bfloat16)].count(torch.bfloat16) == 5
         with torch.no_grad():
             exact, rough = packed(points), packed.evaluate_low(points)
         assert not torch.equal(exact, rough)  # two arithmetics, compared where they disagree in sign
