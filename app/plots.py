@@ -211,7 +211,7 @@ class PlotsPanel(QWidget):
         if "rate" in dirty:
             self.rate_curve.setData(np.asarray(self.rate[0], float), np.asarray(self.rate[1], float), connect="finite")
             if self.final_rate:
-                self._set_title(self.rate_plot, f"{compact(self.final_rate)} {self.unit}/s overall")
+                self._set_title(self.rate_plot, self._final_rate_title())
             elif self.rate[1] and np.isfinite(self.rate[1][-1]) and time.monotonic() - self._rate_title_t > 0.5:
                 # titles re-layout: 2 per second
                 self._rate_title_t = time.monotonic()
@@ -224,6 +224,17 @@ class PlotsPanel(QWidget):
             self._set_title(self.res_plot, self.res_title)
         self._show_empty()
         self.updates += 1
+
+    def _final_rate_title(self) -> str:
+        """A finished run's throughput: the curve's last value (over the training loop's active wall time,
+        validation included) and the summary's (over the training steps alone), when they differ."""
+        final = compact(self.final_rate)
+        last = next((compact(v) for v in reversed(self.rate[1]) if np.isfinite(v)), None)
+        if last is None:  # a run that recorded no progress
+            return f"{final} {self.unit}/s in training steps"
+        if last == final:
+            return f"{final} {self.unit}/s overall"
+        return f"{last}/s overall, {final}/s in steps"  # the unit is the axis's: the title fits a narrow plot
 
     def _show_empty(self) -> None:
         """Axes only on the plots that have something to show (an idle plot is its title alone)."""

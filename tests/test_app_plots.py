@@ -109,6 +109,10 @@ def test_a_pause_breaks_the_throughput_curve(qtbot):
     x, y = panel.rate_curve.getData()
     assert list(x) == [10, 20, 20, 30] and np.isnan(y[2]) and list(y[[0, 1, 3]]) == [1000.0] * 3
     assert not panel.rate_plot.empty
+    # Finished: the curve's own last value (the loop's wall time) beside the summary's (the training steps)
+    panel.handle(ev.Finished("done", {"train_samples_per_s": 1234.0}))
+    panel.refresh()
+    assert panel.rate_plot.full_title == "1k/s overall, 1.23k/s in steps"
 
 
 def test_a_single_loss_reading_is_drawn(qtbot):
