@@ -130,9 +130,7 @@ class SetupPanel(QWidget):
 
     def show_folder_run(self, folder: Path, cfg: C.RunConfig) -> None:
         """Show an opened folder run's folder and settings; Start would fit the folder again."""
-        self.parts, self.folder = (find_parts(folder) if folder.is_dir() else []), folder
-        self.cluster_edit.setEnabled(True)
-        self.part_edit.setText(str(folder))
+        self._use_folder(folder, find_parts(folder) if folder.is_dir() else [])
         self.part_info.setText("the opened folder run's folder and settings")
         self._show_run_config(cfg)
 
@@ -151,15 +149,19 @@ class SetupPanel(QWidget):
         if not parts:
             self.message.emit("error", f"{folder}: no usable STL parts in this folder")
             return False
-        self.parts, self.folder = parts, folder
-        self.cluster_edit.setEnabled(True)
-        self.part_edit.setText(str(folder))
+        self._use_folder(folder, parts)
         names = [p.relative_to(folder).as_posix() for p in parts[:6]]
         self.part_info.setText(
             f"folder run of {len(parts)} parts: " + ", ".join(names) + (" …" if len(parts) > 6 else "")
         )
         self.part_changed.emit(str(parts[0]))
         return True
+
+    def _use_folder(self, folder: Path, parts: list[Path]) -> None:
+        """A folder run of ``parts``: the folder in the part field, a cluster to run on offered."""
+        self.parts, self.folder = parts, folder
+        self.cluster_edit.setEnabled(True)
+        self.part_edit.setText(str(folder))
 
     def set_recent(self, files: list[str]) -> None:
         self.recent_menu.clear()

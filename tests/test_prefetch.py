@@ -108,4 +108,3 @@ def test_no_helper_without_overlap_or_with_one_group():
     cfg.train.overlap = True
     with GroupPrefetch(groups[:1], cfg) as ahead:
         assert [p for _, p in ahead] == [None] and ahead._proc is None
-
